@@ -1,0 +1,70 @@
+#include <string>
+
+#include "entropy.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+constexpr std::uint64_t group = 32;
+
+template <class U>
+void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out) {
+    const std::uint64_t groups = (n + group - 1) / group;
+    std::vector<std::uint8_t> widths(static_cast<std::size_t>(groups));
+    for (std::uint64_t g = 0; g < groups; ++g) {
+        U all = 0;
+        const std::uint64_t end = std::min(n, (g + 1) * group);
+        for (std::uint64_t i = g * group; i < end; ++i) all |= z[i];
+        widths[std::size_t(g)] = std::uint8_t(bit_length(all));
+    }
+    bit_writer bits;
+    for (std::uint64_t g = 0; g < groups; ++g) {
+        const int w = widths[std::size_t(g)];
+        const std::uint64_t end = std::min(n, (g + 1) * group);
+        for (std::uint64_t i = g * group; i < end; ++i) bits.put(z[i], w);
+    }
+    out.append(widths.data(), widths.size());
+    const std::vector<std::uint8_t> packed = bits.finish();
+    out.append(packed.data(), packed.size());
+}
+
+template <class U>
+void bitpack_decode(byte_reader& in, U* z, std::uint64_t n) {
+    const std::uint64_t groups = (n + group - 1) / group;
+    if (groups > in.remaining()) fail(errc::truncated, "stream truncated in bit-packing widths");
+    const std::uint8_t* widths = in.take(std::size_t(groups), "bit-packing widths");
+    std::uint64_t total_bits = 0;
+    for (std::uint64_t g = 0; g < groups; ++g) {
+        if (widths[g] > sizeof(U) * 8) fail(errc::corrupt, "bit-packing width exceeds the lane width");
+        total_bits += widths[g] * std::min(group, n - g * group);
+    }
+    const std::uint64_t need = (total_bits + 7) / 8;
+    if (need != in.remaining())
+        fail(need > in.remaining() ? errc::truncated : errc::corrupt,
+             "bit-packed data has " + std::to_string(in.remaining()) + " bytes, widths say " +
+                 std::to_string(need));
+    bit_reader bits(in.take(std::size_t(need), "bit-packed data"), std::size_t(need));
+    for (std::uint64_t g = 0; g < groups; ++g) {
+        const int w = widths[g];
+        const std::uint64_t end = std::min(n, (g + 1) * group);
+        if (w == 0) {
+            for (std::uint64_t i = g * group; i < end; ++i) z[i] = 0;
+        } else if (w <= 56) {
+            for (std::uint64_t i = g * group; i < end; ++i) z[i] = U(bits.get(w));
+        } else {
+            for (std::uint64_t i = g * group; i < end; ++i) z[i] = U(bits.get_wide(w));
+        }
+    }
+}
+
+#define B2B_INSTANTIATE(U)                                                    \
+    template void bitpack_encode<U>(const U*, std::uint64_t, byte_writer&); \
+    template void bitpack_decode<U>(byte_reader&, U*, std::uint64_t);
+B2B_INSTANTIATE(std::uint8_t)
+B2B_INSTANTIATE(std::uint16_t)
+B2B_INSTANTIATE(std::uint32_t)
+B2B_INSTANTIATE(std::uint64_t)
+#undef B2B_INSTANTIATE
+
+}  // namespace detail
+}  // namespace byte2bit

@@ -1,0 +1,201 @@
+// encode / decode / inspect: the stream as a whole, and what each level spends its effort on.
+#include <cstring>
+#include <string>
+
+#include "byte2bit/byte2bit.hpp"
+#include "entropy.hpp"
+#include "header.hpp"
+#include "lanes.hpp"
+#include "predict.hpp"
+
+namespace byte2bit {
+namespace detail {
+namespace {
+
+enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2 };
+
+// Lanes block: lane bits, method, predictor, reserved byte, then the method's body.
+template <class U>
+void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
+    const std::uint64_t n = layout.count();
+    std::vector<U> z(static_cast<std::size_t>(n));
+    predictor chosen = predictor::gradient;
+    method m = level == 0 ? method::bitpack : method::ans;
+    ans_options options;
+    if (level == 1) {
+        chosen = predictor::med;
+        options = {context_model::two_neighbours, 6};
+    } else if (level >= 2) {
+        // Try the predictors and keep the one whose residuals code smallest.
+        options = {context_model::four_neighbours, level == 2 ? 10 : 16};
+        const predictor quick[] = {predictor::med, predictor::gradient, predictor::average};
+        const predictor all[] = {predictor::med,  predictor::gradient, predictor::average,
+                                 predictor::left, predictor::up,       predictor::none};
+        const predictor* first = level == 2 ? quick : all;
+        const int candidates = level == 2 ? 3 : 6;
+        double best = -1;
+        for (int k = 0; k < candidates; ++k) {
+            residuals<U>(first[k], x, z.data(), layout);
+            const double bits = ans_estimate_bits<U>(z.data(), layout, options.model);
+            if (best < 0 || bits < best) best = bits, chosen = first[k];
+        }
+    }
+    residuals<U>(chosen, x, z.data(), layout);
+    byte_writer body;
+    if (m == method::bitpack)
+        bitpack_encode<U>(z.data(), n, body);
+    else
+        ans_encode<U>(z.data(), layout, options, body);
+    if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
+        m = method::stored;
+        body.bytes.clear();
+        body.append(x, layout.bytes());
+    }
+    out.u8(std::uint8_t(layout.bits));
+    out.u8(std::uint8_t(m));
+    out.u8(std::uint8_t(m == method::stored ? predictor::none : chosen));
+    out.u8(0);
+    out.append(body.bytes.data(), body.bytes.size());
+}
+
+template <class U>
+void decode_lanes(byte_reader& in, method m, predictor p, U* lanes, const lane_layout& layout) {
+    const std::uint64_t n = layout.count();
+    if (m == method::stored) {
+        if (in.remaining() != layout.bytes()) fail(errc::corrupt, "stored lanes have the wrong size");
+        const std::uint8_t* stored = in.take(layout.bytes(), "stored lanes");
+        if (layout.bytes()) std::memcpy(lanes, stored, layout.bytes());
+        return;
+    }
+    if (m == method::bitpack)
+        bitpack_decode<U>(in, lanes, n);
+    else
+        ans_decode<U>(in, lanes, layout);
+    unresiduals<U>(p, lanes, layout);
+}
+
+template <class F>
+void with_lanes(int bits, F&& f) {
+    switch (bits) {
+        case 8: f(std::uint8_t{}); break;
+        case 16: f(std::uint16_t{}); break;
+        case 32: f(std::uint32_t{}); break;
+        case 64: f(std::uint64_t{}); break;
+        default: fail(errc::corrupt, "lane width " + std::to_string(bits) + " is invalid");
+    }
+}
+
+header decoded_header(const void* stream, std::size_t size) {
+    if (stream == nullptr && size) fail(errc::invalid_argument, "stream pointer is null");
+    return read_header(static_cast<const std::uint8_t*>(stream), size);
+}
+
+}  // namespace
+}  // namespace detail
+
+std::vector<std::uint8_t> encode(const void* data, std::size_t nbytes, dtype type, std::size_t item_size,
+                                 const std::vector<std::uint64_t>& shape, const encode_options& options) {
+    using namespace detail;
+    if (!is_valid_dtype(std::uint8_t(type))) fail(errc::unsupported_dtype, "unknown dtype code");
+    header h;
+    h.type = type;
+    h.level = options.level;
+    h.item_size = std::uint32_t(item_size ? item_size : dtype_size(type));
+    if (item_size > max_item_size) fail(errc::invalid_argument, "item size too large");
+    if (type != dtype::bytes && item_size && item_size != dtype_size(type))
+        fail(errc::invalid_argument, std::string("item size ") + std::to_string(item_size) +
+                                         " does not match dtype " + dtype_name(type));
+    if (options.quantize_scale != 0.0) {
+        h.flags |= flag_quantized;
+        h.quantize_scale = options.quantize_scale;
+    }
+    if (options.decimal_digits >= 0) {
+        h.flags |= flag_decimal;
+        h.decimal_digits = options.decimal_digits;
+    }
+    h.shape = shape;
+    finish_header(h);
+    if (nbytes != h.raw_size)
+        fail(errc::buffer_mismatch, "input has " + std::to_string(nbytes) + " bytes, shape and dtype need " +
+                                        std::to_string(h.raw_size));
+    if (nbytes && data == nullptr) fail(errc::invalid_argument, "input pointer is null");
+
+    byte_writer payload;
+    encoder_lanes lanes = to_lanes(static_cast<const std::uint8_t*>(data), h);
+    if (h.integerized()) payload.append(lanes.exceptions.bytes.data(), lanes.exceptions.bytes.size());
+    // Integerized lanes are already exact integers, so level 1 there means full lossless effort.
+    const int lane_level = h.quantized() ? 4 : h.level;
+    with_lanes(lanes.layout.bits, [&](auto zero) {
+        using U = decltype(zero);
+        encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, lane_level, payload);
+    });
+    h.payload_size = payload.bytes.size();
+    byte_writer out;
+    write_header(out, h);
+    out.append(payload.bytes.data(), payload.bytes.size());
+    const std::uint64_t sum = stream_checksum(out.bytes.data(), out.bytes.size());
+    for (int i = 0; i < 8; ++i) out.bytes[checksum_offset + i] = std::uint8_t(sum >> (8 * i));
+    return std::move(out.bytes);
+}
+
+stream_info inspect(const void* stream, std::size_t size, bool verify_checksum) {
+    using namespace detail;
+    const header h = decoded_header(stream, size);
+    stream_info info;
+    info.format_version = h.version;
+    info.type = h.type;
+    info.item_size = h.item_size;
+    info.shape = h.shape;
+    info.level = h.level;
+    info.quantize_scale = h.quantize_scale;
+    info.decimal_digits = h.decimal() ? h.decimal_digits : -1;
+    info.raw_size = h.raw_size;
+    info.stored_size = size;
+    info.checksum = h.checksum;
+    if (verify_checksum) {
+        info.checksum_checked = true;
+        info.checksum_ok = stream_checksum(static_cast<const std::uint8_t*>(stream), size) == h.checksum;
+    }
+    return info;
+}
+
+void decode(const void* stream, std::size_t size, void* out, std::size_t out_size, const dtype* expected_type) {
+    using namespace detail;
+    const header h = decoded_header(stream, size);
+    if (expected_type && *expected_type != h.type)
+        fail(errc::buffer_mismatch, std::string("stream holds ") + dtype_name(h.type) + ", caller expects " +
+                                        (dtype_name(*expected_type) ? dtype_name(*expected_type) : "?"));
+    if (out_size != h.raw_size)
+        fail(errc::buffer_mismatch, "output buffer has " + std::to_string(out_size) + " bytes, stream decodes to " +
+                                        std::to_string(h.raw_size));
+    if (out_size && out == nullptr) fail(errc::invalid_argument, "output pointer is null");
+    const auto* bytes = static_cast<const std::uint8_t*>(stream);
+    if (stream_checksum(bytes, size) != h.checksum)
+        fail(errc::checksum_mismatch, "checksum mismatch: the stream is corrupt");
+
+    byte_reader in(bytes + h.size, std::size_t(h.payload_size));
+    std::vector<exception_value> exceptions;
+    if (h.integerized()) exceptions = read_exceptions(in, h);
+    const int bits = in.u8("lanes block");
+    const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block");
+    if (in.u8("lanes block") != 0) fail(errc::corrupt, "reserved lanes byte is not zero");
+    if (m > 2) fail(errc::corrupt, "unknown coding method " + std::to_string(m));
+    if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
+    if (!h.integerized() && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
+    const lane_layout layout = make_layout(h, bits == 8 || bits == 16 || bits == 32 || bits == 64 ? bits : 8);
+    auto* dst = static_cast<std::uint8_t*>(out);
+    std::vector<std::uint8_t> scratch;
+    std::uint8_t* lanes = dst;
+    if (!lanes_in_place(h)) {
+        with_lanes(bits, [](auto) {});  // validates the width before allocating
+        scratch.resize(layout.bytes());
+        lanes = scratch.data();
+    }
+    with_lanes(bits, [&](auto zero) {
+        using U = decltype(zero);
+        decode_lanes<U>(in, method(m), predictor(p), reinterpret_cast<U*>(lanes), layout);
+    });
+    from_lanes(lanes, layout, h, exceptions, dst);
+}
+
+}  // namespace byte2bit

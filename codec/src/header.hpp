@@ -1,0 +1,58 @@
+// The stream header (FORMAT.md, "Header") and the facts derived from it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "byte2bit/byte2bit.hpp"
+#include "io.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+constexpr std::uint8_t magic[4] = {'B', '2', 'B', 0x1A};
+constexpr std::size_t fixed_header_size = 40;
+constexpr std::size_t checksum_offset = 32;
+constexpr int max_ndim = 32;
+constexpr std::uint32_t max_item_size = 1u << 20;     // longest fixed-size byte string
+constexpr std::uint64_t max_raw_size = 1ull << 40;    // 1 TiB per stream
+constexpr int max_decimal_digits = 18;
+
+enum flag_bits : std::uint8_t { flag_quantized = 1, flag_decimal = 2 };
+
+struct header {
+    int version = format_version;
+    dtype type = dtype::uint8;
+    int level = 4;
+    std::uint8_t flags = 0;
+    int decimal_digits = 0;
+    std::uint32_t item_size = 0;  // bytes per element
+    double quantize_scale = 0.0;
+    std::uint64_t payload_size = 0;
+    std::uint64_t checksum = 0;
+    std::vector<std::uint64_t> shape;
+
+    // Derived.
+    std::uint64_t count = 1;  // elements
+    std::uint64_t raw_size = 0;
+    std::size_t size = 0;     // header bytes
+
+    bool quantized() const { return flags & flag_quantized; }
+    bool decimal() const { return flags & flag_decimal; }
+    bool integerized() const { return flags & (flag_quantized | flag_decimal); }
+};
+
+bool is_valid_dtype(std::uint8_t code);
+bool is_float(dtype t);    // float16/32/64
+bool is_complex(dtype t);
+
+// Validates the fields and fills the derived ones; `what` prefixes messages.
+void finish_header(header& h);
+void write_header(byte_writer& w, const header& h);  // checksum field written as h.checksum
+header read_header(const std::uint8_t* data, std::size_t size);  // does not check the checksum
+
+// XXH3-64 of the whole stream except the 8 checksum bytes.
+std::uint64_t stream_checksum(const std::uint8_t* stream, std::size_t size);
+
+}  // namespace detail
+}  // namespace byte2bit

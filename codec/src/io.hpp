@@ -1,0 +1,154 @@
+// Bounds-checked byte and bit input, and growing output, used by every part of the stream.
+// Every read checks its bounds: a malformed stream becomes an error, never undefined behaviour.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "byte2bit/byte2bit.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+[[noreturn]] void fail(errc code, const std::string& message);
+
+// Reads little-endian fields from [p, end). Throws errc::truncated past the end.
+class byte_reader {
+public:
+    byte_reader(const std::uint8_t* data, std::size_t size) : p_(data), end_(data + size) {}
+
+    std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
+    const std::uint8_t* position() const { return p_; }
+
+    const std::uint8_t* take(std::size_t n, const char* what) {
+        if (n > remaining()) fail(errc::truncated, std::string("stream truncated in ") + what);
+        const std::uint8_t* at = p_;
+        p_ += n;
+        return at;
+    }
+    std::uint8_t u8(const char* what) { return *take(1, what); }
+    std::uint32_t u32(const char* what) {
+        const std::uint8_t* b = take(4, what);
+        return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 |
+               std::uint32_t(b[3]) << 24;
+    }
+    std::uint64_t u64(const char* what) {
+        const std::uint8_t* b = take(8, what);
+        std::uint64_t v = 0;
+        for (int i = 7; i >= 0; --i) v = v << 8 | b[i];
+        return v;
+    }
+    // LEB128, at most 10 bytes, no bits above 64.
+    std::uint64_t varint(const char* what) {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            std::uint8_t b = u8(what);
+            if (shift == 63 && (b & 0x7E)) fail(errc::corrupt, std::string("varint overflow in ") + what);
+            v |= std::uint64_t(b & 0x7F) << shift;
+            if (!(b & 0x80)) return v;
+        }
+        fail(errc::corrupt, std::string("varint too long in ") + what);
+    }
+
+private:
+    const std::uint8_t* p_;
+    const std::uint8_t* end_;
+};
+
+class byte_writer {
+public:
+    std::vector<std::uint8_t> bytes;
+
+    void u8(std::uint8_t v) { bytes.push_back(v); }
+    void u32(std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) bytes.push_back(std::uint8_t(v >> (8 * i)));
+    }
+    void u64(std::uint64_t v) {
+        for (int i = 0; i < 8; ++i) bytes.push_back(std::uint8_t(v >> (8 * i)));
+    }
+    void varint(std::uint64_t v) {
+        while (v >= 0x80) {
+            bytes.push_back(std::uint8_t(v) | 0x80);
+            v >>= 7;
+        }
+        bytes.push_back(std::uint8_t(v));
+    }
+    void append(const void* data, std::size_t n) {
+        const auto* b = static_cast<const std::uint8_t*>(data);
+        bytes.insert(bytes.end(), b, b + n);
+    }
+};
+
+// LSB-first bit output.
+class bit_writer {
+public:
+    void put(std::uint64_t value, int nbits) {  // nbits in [0, 64]
+        if (nbits == 0) return;
+        if (nbits > 32) {
+            put(value & 0xFFFFFFFFu, 32);
+            put(value >> 32, nbits - 32);
+            return;
+        }
+        acc_ |= (value & ((std::uint64_t(1) << nbits) - 1)) << fill_;
+        fill_ += nbits;
+        while (fill_ >= 8) {
+            out_.push_back(std::uint8_t(acc_));
+            acc_ >>= 8;
+            fill_ -= 8;
+        }
+    }
+    std::vector<std::uint8_t> finish() {
+        if (fill_ > 0) out_.push_back(std::uint8_t(acc_));
+        acc_ = 0;
+        fill_ = 0;
+        return std::move(out_);
+    }
+
+private:
+    std::vector<std::uint8_t> out_;
+    std::uint64_t acc_ = 0;
+    int fill_ = 0;
+};
+
+// LSB-first bit input. Reads past the end yield zero bits and are detected by overrun(), so the
+// hot loop needs no error branch; callers check overrun() once at the end.
+class bit_reader {
+public:
+    bit_reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+
+    // nbits in [0, 56].
+    std::uint64_t get(int nbits) {
+        std::size_t byte = pos_ >> 3;
+        std::uint64_t word;
+        if (byte + 8 <= size_) {
+            std::memcpy(&word, data_ + byte, 8);
+        } else {
+            std::uint8_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            if (byte < size_) std::memcpy(tmp, data_ + byte, size_ - byte);
+            std::memcpy(&word, tmp, 8);
+        }
+        unsigned shift = unsigned(pos_ & 7);
+        pos_ += unsigned(nbits);
+        return (word >> shift) & ((std::uint64_t(1) << nbits) - 1);
+    }
+    // nbits in [0, 64].
+    std::uint64_t get_wide(int nbits) {
+        if (nbits <= 56) return get(nbits);
+        std::uint64_t lo = get(32);
+        return lo | get(nbits - 32) << 32;
+    }
+    bool overrun() const { return pos_ > std::uint64_t(size_) * 8; }
+    std::uint64_t bits_used() const { return pos_; }
+
+private:
+    const std::uint8_t* data_;
+    std::size_t size_;
+    std::uint64_t pos_ = 0;
+};
+
+inline int bit_length(std::uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+
+}  // namespace detail
+}  // namespace byte2bit

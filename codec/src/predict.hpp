@@ -1,0 +1,124 @@
+// Prediction from neighbouring lanes (FORMAT.md, "Prediction"). Residuals are the wrapping
+// difference between a lane and its prediction, zigzag-mapped so small magnitudes are small numbers.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "lanes.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+enum class predictor : std::uint8_t { none = 0, left = 1, up = 2, gradient = 3, med = 4, average = 5 };
+constexpr int predictor_count = 6;
+
+template <class U>
+inline U zigzag(U d) {
+    constexpr int top = int(sizeof(U) * 8 - 1);
+    return U(U(d << 1) ^ U(U(0) - U(d >> top)));
+}
+template <class U>
+inline U unzigzag(U z) {
+    return U(U(z >> 1) ^ U(U(0) - U(z & 1)));
+}
+
+// a = left, b = up, c = up-left. Only used inside a plane, away from its first row and column.
+template <predictor P, class U>
+inline U predict_interior(U a, U b, U c) {
+    if constexpr (P == predictor::none) return 0;
+    if constexpr (P == predictor::left) return a;
+    if constexpr (P == predictor::up) return b;
+    if constexpr (P == predictor::gradient) return U(a + b - c);
+    if constexpr (P == predictor::med) {
+        const U mx = a > b ? a : b, mn = a > b ? b : a;
+        return c >= mx ? mn : c <= mn ? mx : U(a + b - c);
+    }
+    if constexpr (P == predictor::average) return U((a >> 1) + (b >> 1) + (a & b & 1));
+}
+
+// The first row predicts from the left, the first column from above, the first lane is 0.
+template <predictor P, class U>
+void make_residuals(const U* x, U* z, const lane_layout& l) {
+    const std::uint64_t W = l.cols, H = l.rows;
+    for (std::uint64_t p = 0; p < l.planes; ++p) {
+        const U* xp = x + p * W * H;
+        U* zp = z + p * W * H;
+        for (std::uint64_t y = 0; y < H; ++y) {
+            const U* row = xp + y * W;
+            const U* up = row - W;
+            U* out = zp + y * W;
+            if (P == predictor::none) {
+                for (std::uint64_t i = 0; i < W; ++i) out[i] = zigzag<U>(row[i]);
+                continue;
+            }
+            if (y == 0) {
+                if (W) out[0] = zigzag<U>(row[0]);
+                for (std::uint64_t i = 1; i < W; ++i) out[i] = zigzag<U>(U(row[i] - row[i - 1]));
+                continue;
+            }
+            out[0] = zigzag<U>(U(row[0] - up[0]));
+            for (std::uint64_t i = 1; i < W; ++i)
+                out[i] = zigzag<U>(U(row[i] - predict_interior<P, U>(row[i - 1], up[i], up[i - 1])));
+        }
+    }
+}
+
+// Inverse of make_residuals, in place: on entry `xz` holds residuals, on exit lanes.
+template <predictor P, class U>
+void undo_residuals(U* xz, const lane_layout& l) {
+    const std::uint64_t W = l.cols, H = l.rows;
+    for (std::uint64_t p = 0; p < l.planes; ++p) {
+        U* xp = xz + p * W * H;
+        for (std::uint64_t y = 0; y < H; ++y) {
+            U* row = xp + y * W;
+            const U* up = row - W;
+            if (P == predictor::none) {
+                for (std::uint64_t i = 0; i < W; ++i) row[i] = unzigzag<U>(row[i]);
+                continue;
+            }
+            if (y == 0) {
+                if (W) row[0] = unzigzag<U>(row[0]);
+                for (std::uint64_t i = 1; i < W; ++i) row[i] = U(unzigzag<U>(row[i]) + row[i - 1]);
+                continue;
+            }
+            if (P == predictor::gradient) {  // a prefix sum of (residual + up - upleft): no branches
+                U acc = U(unzigzag<U>(row[0]) + up[0]);
+                row[0] = acc;
+                for (std::uint64_t i = 1; i < W; ++i) {
+                    acc = U(acc + unzigzag<U>(row[i]) + U(up[i] - up[i - 1]));
+                    row[i] = acc;
+                }
+                continue;
+            }
+            row[0] = U(unzigzag<U>(row[0]) + up[0]);
+            for (std::uint64_t i = 1; i < W; ++i)
+                row[i] = U(unzigzag<U>(row[i]) + predict_interior<P, U>(row[i - 1], up[i], up[i - 1]));
+        }
+    }
+}
+
+// Runtime dispatch over the predictor.
+template <class U, class F>
+void with_predictor(predictor p, F&& f) {
+    switch (p) {
+        case predictor::none: f(std::integral_constant<predictor, predictor::none>{}); break;
+        case predictor::left: f(std::integral_constant<predictor, predictor::left>{}); break;
+        case predictor::up: f(std::integral_constant<predictor, predictor::up>{}); break;
+        case predictor::gradient: f(std::integral_constant<predictor, predictor::gradient>{}); break;
+        case predictor::med: f(std::integral_constant<predictor, predictor::med>{}); break;
+        case predictor::average: f(std::integral_constant<predictor, predictor::average>{}); break;
+    }
+}
+
+template <class U>
+void residuals(predictor p, const U* x, U* z, const lane_layout& l) {
+    with_predictor<U>(p, [&](auto P) { make_residuals<decltype(P)::value, U>(x, z, l); });
+}
+template <class U>
+void unresiduals(predictor p, U* xz, const lane_layout& l) {
+    with_predictor<U>(p, [&](auto P) { undo_residuals<decltype(P)::value, U>(xz, l); });
+}
+
+}  // namespace detail
+}  // namespace byte2bit

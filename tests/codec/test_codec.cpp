@@ -1,0 +1,168 @@
+// C++ unit tests of the codec: round trips, error-bounded mode, and refusal of damaged streams.
+#include <byte2bit/byte2bit.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+int failures = 0, checks = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        ++checks;                                                                    \
+        if (!(cond)) {                                                               \
+            ++failures;                                                              \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
+
+using byte2bit::dtype;
+using byte2bit::errc;
+
+std::vector<std::uint8_t> smooth_bytes(std::size_t nbytes, std::uint32_t seed) {
+    // A smooth 16-bit field with noise, seen as bytes, so every dtype gets structure and noise.
+    std::mt19937 rng(seed);
+    std::vector<std::uint8_t> out(nbytes);
+    std::uint16_t v = 1000;
+    for (std::size_t i = 0; i + 1 < nbytes; i += 2) {
+        v = std::uint16_t(v + int(rng() % 7) - 3);
+        out[i] = std::uint8_t(v);
+        out[i + 1] = std::uint8_t(v >> 8);
+    }
+    if (nbytes % 2) out[nbytes - 1] = std::uint8_t(rng());
+    return out;
+}
+
+errc code_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const byte2bit::error& e) {
+        return e.code();
+    }
+    return errc(0);
+}
+
+void round_trip(dtype t, std::size_t item, std::vector<std::uint64_t> shape, int level, std::uint32_t seed) {
+    std::size_t count = 1;
+    for (auto d : shape) count *= std::size_t(d);
+    const std::size_t nbytes = count * item;
+    const std::vector<std::uint8_t> in = smooth_bytes(nbytes, seed);
+    byte2bit::encode_options o;
+    o.level = level;
+    const auto s = byte2bit::encode(in.data(), in.size(), t, t == dtype::bytes ? item : 0, shape, o);
+    std::vector<std::uint8_t> out(nbytes + 1, 0xAB);
+    byte2bit::decode(s.data(), s.size(), out.data(), nbytes, &t);
+    CHECK(nbytes == 0 || std::memcmp(in.data(), out.data(), nbytes) == 0);
+    CHECK(out[nbytes] == 0xAB);  // nothing written past the buffer
+    const auto info = byte2bit::inspect(s.data(), s.size());
+    CHECK(info.checksum_ok && info.raw_size == nbytes && info.level == level && info.shape == shape);
+}
+
+void test_round_trips() {
+    const dtype types[] = {dtype::boolean, dtype::int8,    dtype::uint8,   dtype::int16,     dtype::uint16,
+                           dtype::int32,   dtype::uint32,  dtype::int64,   dtype::uint64,    dtype::float16,
+                           dtype::float32, dtype::float64, dtype::complex64, dtype::complex128};
+    const std::vector<std::vector<std::uint64_t>> shapes = {{}, {0}, {1}, {1, 1}, {7}, {1000}, {13, 17}, {3, 65, 33}, {2, 2, 5, 9}, {0, 5}};
+    std::uint32_t seed = 1;
+    for (dtype t : types)
+        for (int level : {0, 1, 2, 4})
+            for (const auto& shape : shapes) round_trip(t, byte2bit::dtype_size(t), shape, level, seed++);
+    for (std::size_t item : {1, 3, 16})
+        for (int level : {0, 1, 2, 4}) round_trip(dtype::bytes, item, {40, 3}, level, seed++);
+}
+
+void test_quantized() {
+    std::mt19937 rng(7);
+    std::normal_distribution<double> normal(0, 50);
+    std::vector<double> x(5000);
+    for (auto& v : x) v = normal(rng);
+    x[10] = NAN;
+    x[11] = INFINITY;
+    x[12] = -INFINITY;
+    x[13] = 1e300;  // too large to quantize: kept exactly
+    byte2bit::encode_options o;
+    o.level = 1;
+    o.quantize_scale = 0.01;
+    const auto s = byte2bit::encode(x.data(), x.size() * 8, dtype::float64, 0, {5000}, o);
+    std::vector<double> y(x.size());
+    byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 8);
+    bool ok = true;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        if (std::isnan(x[i]))
+            ok &= std::isnan(y[i]);
+        else if (std::isinf(x[i]))
+            ok &= x[i] == y[i];
+        else
+            ok &= std::fabs(x[i] - y[i]) <= 0.005;
+    }
+    CHECK(ok);
+    CHECK(y[13] == 1e300);
+    CHECK(s.size() < x.size() * 8 / 3);
+    // The error-bounded mode needs level 1 and real data.
+    o.level = 4;
+    CHECK(code_of([&] { byte2bit::encode(x.data(), x.size() * 8, dtype::float64, 0, {5000}, o); }) ==
+          errc::invalid_argument);
+    o.level = 1;
+    std::vector<std::int32_t> ints(10);
+    CHECK(code_of([&] { byte2bit::encode(ints.data(), 40, dtype::int32, 0, {10}, o); }) == errc::invalid_argument);
+}
+
+void test_decimal() {
+    std::vector<double> x = {0.1, 0.25, -3.75, 12345.67, -0.0, NAN, 0.123456789, 1e-3};
+    byte2bit::encode_options o;
+    o.decimal_digits = 2;
+    const auto s = byte2bit::encode(x.data(), x.size() * 8, dtype::float64, 0, {x.size()}, o);
+    std::vector<double> y(x.size());
+    byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 8);
+    CHECK(std::memcmp(x.data(), y.data(), x.size() * 8) == 0);  // bit-exact, -0.0 and NaN included
+}
+
+void test_damage() {
+    std::vector<std::uint16_t> x(64 * 64);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(i * 7 % 1000);
+    for (int level : {0, 1, 2, 4}) {
+        byte2bit::encode_options o;
+        o.level = level;
+        const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {64, 64}, o);
+        std::vector<std::uint16_t> y(x.size());
+        bool all_refused = true;
+        for (std::size_t cut = 0; cut < s.size(); cut += 1 + s.size() / 200)
+            all_refused &= code_of([&] { byte2bit::decode(s.data(), cut, y.data(), y.size() * 2); }) != errc(0);
+        CHECK(all_refused);
+        all_refused = true;
+        for (std::size_t at = 0; at < s.size(); at += 1 + s.size() / 300) {
+            auto bad = s;
+            bad[at] ^= 0x10;
+            all_refused &= code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * 2); }) != errc(0);
+        }
+        CHECK(all_refused);
+        // Wrong output size and type.
+        CHECK(code_of([&] { byte2bit::decode(s.data(), s.size(), y.data(), 10); }) == errc::buffer_mismatch);
+        const dtype other = dtype::int16;
+        CHECK(code_of([&] { byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 2, &other); }) ==
+              errc::buffer_mismatch);
+        // A newer format version is refused by name.
+        auto newer = s;
+        newer[4] = 2;
+        CHECK(code_of([&] { byte2bit::decode(newer.data(), newer.size(), y.data(), y.size() * 2); }) ==
+              errc::unsupported_version);
+    }
+    CHECK(code_of([] { byte2bit::inspect("nonsense", 8); }) == errc::bad_magic);
+}
+
+}  // namespace
+
+int main() {
+    test_round_trips();
+    test_quantized();
+    test_decimal();
+    test_damage();
+    std::printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
