@@ -1,0 +1,101 @@
+"""The ``b2b`` command line: inspect, compress and decompress .b2b files."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from . import container
+from .errors import Byte2BitError
+
+
+def _bar(total: int, desc: str):
+    """A byte-counting progress bar, quiet when stderr is not a terminal."""
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None, file=sys.stderr)
+
+
+def cmd_inspect(args) -> int:
+    report = container.inspect_byte2bit(args.file)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report)
+    return 0 if report.checksums_ok else 1
+
+
+def cmd_compress(args) -> int:
+    src = np.load(args.input, mmap_mode="r", allow_pickle=False)
+    start = time.perf_counter()
+    with _bar(src.nbytes, "compress") as bar:
+        container.save_byte2bit(args.output, src, compression_level=args.level,
+                                quantize_scale=args.quantize_scale,
+                                form="directory" if args.directory else "zip", progress=bar.update)
+    seconds = time.perf_counter() - start
+    stored = container.inspect_byte2bit(args.output).file_bytes
+    print(f"{args.input} -> {args.output}: {src.nbytes:,} -> {stored:,} bytes "
+          f"(ratio {src.nbytes / max(stored, 1):.3f}) in {seconds:.2f} s")
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    with container._open_store(args.input) as store:
+        import zarr
+        arr = container._single_array(zarr.open_group(store=store, mode="r"), args.input)
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        fd, tmp = tempfile.mkstemp(prefix=".b2b-", suffix=".npy", dir=out_dir)
+        os.close(fd)
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=arr.shape)
+            with _bar(arr.nbytes, "decompress") as bar:
+                container._read_into(arr, out, bar.update)
+            out.flush()
+            del out
+            os.replace(tmp, args.output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    print(f"{args.input} -> {args.output}: {arr.dtype} {arr.shape}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="b2b", description="Byte2Bit compression for arrays and rasters.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("inspect", help="show what is inside a .b2b and check every checksum")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("compress", help="compress a .npy array into a .b2b")
+    s.add_argument("input", help="a .npy file")
+    s.add_argument("output", help="the .b2b to write")
+    s.add_argument("--level", type=int, choices=(0, 1, 2, 4), default=4,
+                   help="0 fastest ... 4 smallest (default 4); all lossless")
+    s.add_argument("--quantize-scale", type=float, default=0.0,
+                   help="> 0: error-bounded (values within scale/2), needs --level 1 and float data")
+    s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("decompress", help="decompress a single-array .b2b into a .npy")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.set_defaults(func=cmd_decompress)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (Byte2BitError, OSError) as e:
+        print(f"b2b {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

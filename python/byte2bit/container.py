@@ -1,0 +1,398 @@
+"""The .b2b container: a Zarr v3 hierarchy, as one zip file (stored entries) or a directory.
+
+Layouts (see codec/CONTAINER.md): a single array is the array "data" in a root group whose
+attribute ``byte2bit.layout`` is "array"; an archive holds named arrays (names may contain "/")
+under a root group with layout "archive". Every write goes to a temporary name beside the target
+and is renamed into place only when complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import zarr
+
+from .core import FORMAT_VERSION, _check_options, codec_dtype, inspect_stream
+from .errors import BufferMismatchError, Byte2BitError, CorruptDataError, InvalidArgumentError
+from .zarr_codec import Byte2BitZarrV3Codec
+
+ATTRIBUTE = "byte2bit"
+ARRAY_NAME = "data"
+TILE = 512                  # raster-like arrays: 512 x 512 chunks, like a COG
+CHUNK_BYTES = 1 << 20       # 1-D arrays: chunks of about 1 MiB
+
+
+def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """Chunking for an array: image planes in 512 x 512 tiles, leading axes one plane at a time."""
+    if not shape:
+        return ()
+    if len(shape) == 1:
+        return (max(1, min(shape[0], CHUNK_BYTES // max(1, itemsize))),)
+    lead = tuple(1 for _ in shape[:-2])
+    return lead + tuple(max(1, min(s, TILE)) for s in shape[-2:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening and atomic writing
+
+
+def _is_directory_form(path: str) -> bool:
+    return os.path.isdir(path)
+
+
+@contextlib.contextmanager
+def _open_store(path: str):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such .b2b file or directory: {path}")
+    if _is_directory_form(path):
+        store = zarr.storage.LocalStore(path, read_only=True)
+    else:
+        if not zipfile.is_zipfile(path):
+            raise CorruptDataError(f"{path} is not a .b2b file (not a zip archive)")
+        store = zarr.storage.ZipStore(path, mode="r")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _atomic_store(path: str, form: str):
+    """A store at a temporary name beside ``path``, renamed into place when the block succeeds."""
+    path = os.path.abspath(os.fspath(path))
+    if form not in ("zip", "directory"):
+        raise InvalidArgumentError(f"form must be 'zip' or 'directory', got {form!r}")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    base = os.path.basename(path)
+    if form == "zip":
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        os.unlink(tmp)
+        store = zarr.storage.ZipStore(tmp, mode="w")
+    else:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+        store = zarr.storage.LocalStore(tmp)
+    try:
+        yield store
+        store.close()
+        _replace(tmp, path)
+    except BaseException:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else _unlink(tmp)
+        raise
+
+
+def _unlink(p: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(p)
+
+
+def _replace(tmp: str, path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=os.path.dirname(path))
+        os.rmdir(old)
+        os.rename(path, old)
+        os.rename(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _form_for(path: str, form: str | None) -> str:
+    if form is not None:
+        return form
+    return "directory" if _is_directory_form(os.fspath(path)) else "zip"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing arrays
+
+
+def _write_array(group, name: str, array: np.ndarray, compression_level: int, quantize_scale: float,
+                 chunks=None, progress=None) -> None:
+    a = np.asarray(array)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("="))
+    codec_dtype(a.dtype)
+    chunks = tuple(chunks) if chunks is not None else default_chunks(a.shape, a.dtype.itemsize)
+    arr = group.create_array(
+        name, shape=a.shape, chunks=chunks if a.shape else None, dtype=a.dtype,
+        serializer=Byte2BitZarrV3Codec(compression_level=compression_level, quantize_scale=quantize_scale),
+        compressors=None, filters=None, fill_value=None,
+        dimension_names=[f"dim_{i}" for i in range(a.ndim)] or None,
+    )
+    if a.size == 0:
+        return
+    if a.ndim == 0:
+        arr[...] = a
+        if progress:
+            progress(a.nbytes)
+        return
+    # Slabs of whole chunk rows along axis 0: zarr encodes the chunks of a slab concurrently.
+    per_row = math.prod(math.ceil(s / c) for s, c in zip(a.shape[1:], chunks[1:]))
+    step = chunks[0] * max(1, math.ceil(16 / max(1, per_row)))
+    for start in range(0, a.shape[0], step):
+        slab = a[start:start + step]
+        arr[start:start + step] = slab
+        if progress:
+            progress(slab.nbytes)
+
+
+def _root_group(store, layout: str):
+    # Attributes go in at creation: a zip entry cannot be rewritten.
+    return zarr.create_group(store=store, zarr_format=3,
+                             attributes={ATTRIBUTE: {"layout": layout, "format_version": FORMAT_VERSION}})
+
+
+def save_byte2bit(path, array, compression_level: int = 4, quantize_scale: float = 0, *,
+                  chunks=None, form: str | None = None, progress=None) -> None:
+    """Save one array as a .b2b (a zip file by default; ``form="directory"`` for a directory).
+
+    Missing parent folders are created. ``progress``, if given, is called with the number of raw
+    bytes written after each slab of chunks.
+    """
+    _check_options(compression_level, quantize_scale, None)
+    array = np.asarray(array)
+    with _atomic_store(path, form or "zip") as store:
+        root = _root_group(store, "array")
+        _write_array(root, ARRAY_NAME, array, compression_level, quantize_scale, chunks, progress)
+
+
+def save_archive(path, arrays: Mapping[str, np.ndarray], compression_level: int = 4,
+                 quantize_scale: float = 0, *, form: str | None = None, progress=None) -> None:
+    """Save named arrays into one .b2b archive. Names may contain "/" to form groups."""
+    _check_options(compression_level, quantize_scale, None)
+    with _atomic_store(path, form or "zip") as store:
+        root = _root_group(store, "archive")
+        for name, array in arrays.items():
+            _check_name(name)
+            a = np.asarray(array)
+            q = quantize_scale if a.dtype.kind in "fc" else 0
+            level = 1 if q else compression_level
+            _write_array(root, name, a, level, q, None, progress)
+
+
+def _check_name(name: str) -> None:
+    parts = str(name).split("/")
+    if not name or any(p in ("", ".", "..") or p.startswith("__") for p in parts):
+        raise InvalidArgumentError(f"invalid array name {name!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _layout(root) -> str:
+    meta = root.attrs.get(ATTRIBUTE)
+    if not isinstance(meta, dict) or "layout" not in meta:
+        return "zarr"
+    return str(meta["layout"])
+
+
+def _single_array(root, path):
+    if _layout(root) != "array" or ARRAY_NAME not in root:
+        raise Byte2BitError(f"{path} is not a single-array .b2b (use open_archive for archives)")
+    return root[ARRAY_NAME]
+
+
+def _read_into(arr, out: np.ndarray, progress=None) -> None:
+    if arr.ndim == 0 or arr.size == 0:
+        out[...] = arr[...]
+        return
+    step = arr.chunks[0] * max(1, math.ceil(16 / max(1, math.prod(
+        math.ceil(s / c) for s, c in zip(arr.shape[1:], arr.chunks[1:])))))
+    for start in range(0, arr.shape[0], step):
+        out[start:start + step] = arr[start:start + step]
+        if progress:
+            progress(out[start:start + step].nbytes)
+
+
+def load_byte2bit(path, progress=None) -> np.ndarray:
+    """Load the array of a single-array .b2b."""
+    with _open_store(path) as store:
+        arr = _single_array(zarr.open_group(store=store, mode="r"), path)
+        out = np.empty(arr.shape, dtype=arr.dtype)
+        _read_into(arr, out, progress)
+        return out
+
+
+def load_byte2bit_into(path, out: np.ndarray, progress=None) -> np.ndarray:
+    """Load the array of a single-array .b2b into ``out``, which must match its dtype and shape."""
+    with _open_store(path) as store:
+        arr = _single_array(zarr.open_group(store=store, mode="r"), path)
+        if not isinstance(out, np.ndarray):
+            raise BufferMismatchError(f"out must be a numpy array, got {type(out).__name__}")
+        if out.dtype.newbyteorder("=") != arr.dtype:
+            raise BufferMismatchError(f"out has dtype {out.dtype}, {path} holds {arr.dtype}")
+        if out.shape != arr.shape:
+            raise BufferMismatchError(f"out has shape {out.shape}, {path} holds shape {arr.shape}")
+        _read_into(arr, out, progress)
+        return out
+
+
+class Archive(Mapping):
+    """A .b2b archive opened for lazy reading: arrays are decoded only when asked for."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._stack = contextlib.ExitStack()
+        store = self._stack.enter_context(_open_store(self.path))
+        self._root = zarr.open_group(store=store, mode="r")
+        self._names = sorted(name for name, _ in self._root.arrays()) + sorted(
+            f"{gname}/{name}" for gname, g in self._root.groups() for name in _array_names(g))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._root[name][...]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def info(self, name: str) -> dict:
+        arr = self._root[name]
+        return {"dtype": str(arr.dtype), "shape": arr.shape, "chunks": arr.chunks}
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _array_names(group) -> list[str]:
+    names = [name for name, _ in group.arrays()]
+    for gname, g in group.groups():
+        names += [f"{gname}/{n}" for n in _array_names(g)]
+    return names
+
+
+def open_archive(path) -> Archive:
+    return Archive(path)
+
+
+def list_archive(path) -> list[str]:
+    with Archive(path) as a:
+        return list(a)
+
+
+def load_archive(path) -> dict[str, np.ndarray]:
+    with Archive(path) as a:
+        return {name: a[name] for name in a}
+
+
+# ---------------------------------------------------------------------------------------------
+# Inspection
+
+
+@dataclass
+class ArrayReport:
+    name: str
+    dtype: str
+    shape: tuple
+    chunks: tuple
+    compression_level: int | None
+    quantize_scale: float | None
+    raw_bytes: int
+    stored_bytes: int
+    chunk_count: int
+    chunks_ok: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes else float("inf")
+
+
+@dataclass
+class Inspection:
+    path: str
+    form: str
+    layout: str
+    file_bytes: int
+    arrays: list[ArrayReport]
+
+    @property
+    def checksums_ok(self) -> bool:
+        return all(not a.problems for a in self.arrays)
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "form": self.form, "layout": self.layout, "file_bytes": self.file_bytes,
+                "checksums_ok": self.checksums_ok,
+                "arrays": [dict(vars(a), ratio=a.ratio) for a in self.arrays]}
+
+    def __str__(self) -> str:
+        lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, "
+                 f"checksums {'OK' if self.checksums_ok else 'FAILED'}"]
+        for a in self.arrays:
+            mode = ("lossless" if not a.quantize_scale else f"error <= {a.quantize_scale / 2:g}")
+            lines.append(
+                f"  {a.name}: {a.dtype} {tuple(a.shape)} chunks {tuple(a.chunks)} level {a.compression_level} "
+                f"{mode}; {a.raw_bytes:,} -> {a.stored_bytes:,} bytes (ratio {a.ratio:.3f}); "
+                f"{a.chunks_ok}/{a.chunk_count} chunks OK")
+            lines += [f"    ! {p}" for p in a.problems[:10]]
+        return "\n".join(lines)
+
+
+def _raw_entries(path: str) -> dict[str, tuple[int, callable]]:
+    """Every stored key with its size and a reader, from the zip or directory itself."""
+    entries = {}
+    if _is_directory_form(path):
+        for dirpath, _, files in os.walk(path):
+            for f in files:
+                full = os.path.join(dirpath, f)
+                key = os.path.relpath(full, path).replace(os.sep, "/")
+                entries[key] = (os.path.getsize(full), lambda full=full: open(full, "rb").read())
+    else:
+        zf = zipfile.ZipFile(path)
+        for info in zf.infolist():
+            entries[info.filename] = (info.file_size, lambda name=info.filename: zf.read(name))
+    return entries
+
+
+def inspect_byte2bit(path) -> Inspection:
+    """Structure, dtype, shape, chunking, codec settings, sizes, ratio and checksum status of a .b2b."""
+    path = os.fspath(path)
+    entries = _raw_entries(path) if os.path.exists(path) else None
+    with _open_store(path) as store:
+        root = zarr.open_group(store=store, mode="r")
+        reports = []
+        for name in _array_names(root):
+            arr = root[name]
+            codec = next((c for c in arr.metadata.codecs if isinstance(c, Byte2BitZarrV3Codec)), None)
+            prefix = f"{name}/c"
+            keys = [k for k in entries if k.startswith(prefix + "/") or k == prefix]
+            report = ArrayReport(
+                name=name, dtype=str(arr.dtype), shape=arr.shape, chunks=arr.chunks,
+                compression_level=codec.compression_level if codec else None,
+                quantize_scale=codec.quantize_scale if codec else None,
+                raw_bytes=arr.nbytes, stored_bytes=sum(entries[k][0] for k in keys),
+                chunk_count=len(keys), chunks_ok=0)
+            for k in keys if codec else []:  # other serializers (e.g. sharding) hold no bare streams
+                try:
+                    info = inspect_stream(entries[k][1](), verify_checksum=True)
+                    if info["checksum_ok"]:
+                        report.chunks_ok += 1
+                    else:
+                        report.problems.append(f"chunk {k}: checksum mismatch")
+                except Byte2BitError as e:
+                    report.problems.append(f"chunk {k}: {e}")
+            reports.append(report)
+        return Inspection(path=path, form="directory" if _is_directory_form(path) else "zip",
+                          layout=_layout(root), file_bytes=sum(s for s, _ in entries.values()),
+                          arrays=reports)

@@ -1,0 +1,103 @@
+// byte2bit._core: the codec for Python. Buffers in, bytes out; the GIL is released around all
+// coding work so chunks encode and decode in parallel from Python threads.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <byte2bit/byte2bit.hpp>
+
+#include <cstring>
+#include <string>
+
+namespace py = pybind11;
+
+namespace {
+
+byte2bit::dtype dtype_from_name(const std::string& name) {
+    for (int code = 1; code <= 15; ++code) {
+        const auto t = byte2bit::dtype(code);
+        if (name == byte2bit::dtype_name(t)) return t;
+    }
+    throw byte2bit::error(byte2bit::errc::unsupported_dtype, "unsupported dtype '" + name + "'");
+}
+
+struct read_buffer {
+    py::buffer_info info;
+    explicit read_buffer(const py::buffer& b) : info(b.request()) {}
+    const void* data() const { return info.ptr; }
+    std::size_t size() const { return std::size_t(info.size * info.itemsize); }
+};
+
+py::bytes encode(const py::buffer& data, const std::string& dtype, std::size_t item_size,
+                 const std::vector<std::uint64_t>& shape, int level, double quantize_scale, int decimal_digits) {
+    read_buffer in(data);
+    byte2bit::encode_options options;
+    options.level = level;
+    options.quantize_scale = quantize_scale;
+    options.decimal_digits = decimal_digits;
+    const byte2bit::dtype t = dtype_from_name(dtype);
+    std::vector<std::uint8_t> out;
+    {
+        py::gil_scoped_release release;
+        out = byte2bit::encode(in.data(), in.size(), t, item_size, shape, options);
+    }
+    return py::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+}
+
+void decode(const py::buffer& stream, const py::buffer& out, const std::string& dtype) {
+    read_buffer in(stream);
+    py::buffer_info target = out.request(true);
+    const std::size_t out_size = std::size_t(target.size * target.itemsize);
+    byte2bit::dtype expected{};
+    const bool check_type = !dtype.empty();
+    if (check_type) expected = dtype_from_name(dtype);
+    py::gil_scoped_release release;
+    byte2bit::decode(in.data(), in.size(), target.ptr, out_size, check_type ? &expected : nullptr);
+}
+
+py::dict inspect(const py::buffer& stream, bool verify_checksum) {
+    read_buffer in(stream);
+    byte2bit::stream_info info;
+    {
+        py::gil_scoped_release release;
+        info = byte2bit::inspect(in.data(), in.size(), verify_checksum);
+    }
+    py::dict d;
+    d["format_version"] = info.format_version;
+    d["dtype"] = byte2bit::dtype_name(info.type);
+    d["item_size"] = info.item_size;
+    d["shape"] = py::tuple(py::cast(info.shape));
+    d["level"] = info.level;
+    d["quantize_scale"] = info.quantize_scale;
+    d["decimal_digits"] = info.decimal_digits < 0 ? py::object(py::none()) : py::object(py::int_(info.decimal_digits));
+    d["raw_size"] = info.raw_size;
+    d["stored_size"] = info.stored_size;
+    d["checksum"] = info.checksum;
+    d["checksum_ok"] = info.checksum_checked ? py::object(py::bool_(info.checksum_ok)) : py::object(py::none());
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Byte2Bit codec core (C++)";
+    m.attr("format_version") = byte2bit::format_version;
+    m.attr("library_version") = byte2bit::library_version();
+
+    // Errors become byte2bit.errors classes (ValueError subclasses), chosen by their fixed code.
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const byte2bit::error& e) {
+            py::object cls = py::module_::import("byte2bit.errors").attr("error_class")(int(e.code()));
+            PyErr_SetObject(cls.ptr(), py::str(e.what()).ptr());
+        }
+    });
+
+    m.def("encode", &encode, py::arg("data"), py::arg("dtype"), py::arg("item_size"), py::arg("shape"),
+          py::arg("level") = 4, py::arg("quantize_scale") = 0.0, py::arg("decimal_digits") = -1,
+          "Encode a C-contiguous buffer into one Byte2Bit stream.");
+    m.def("decode", &decode, py::arg("stream"), py::arg("out"), py::arg("dtype") = std::string(),
+          "Decode a stream into a writable buffer of exactly its raw size.");
+    m.def("inspect", &inspect, py::arg("stream"), py::arg("verify_checksum") = true,
+          "Read a stream's header (and check its checksum) without decoding.");
+}
