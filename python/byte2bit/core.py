@@ -4,11 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from .errors import BufferMismatchError, InvalidArgumentError, UnsupportedDtypeError
+from .errors import (BufferMismatchError, ChecksumError, InvalidArgumentError, LimitExceededError,
+                     UnsupportedDtypeError)
 
 FORMAT_VERSION = _core.format_version
 LIBRARY_VERSION = _core.library_version
 LEVELS = (0, 1, 2, 4)
+# decode_array() without ``out`` allocates what the stream declares; past this it refuses, so a
+# hostile stream cannot make it allocate without bound. Pass max_bytes to go higher.
+DEFAULT_MAX_DECODE_BYTES = 1 << 31
 
 
 def codec_dtype(dtype) -> tuple[str, int]:
@@ -51,7 +55,7 @@ def encode_array(array, compression_level: int = 4, quantize_scale: float = 0.0,
     name, size = codec_dtype(a.dtype)
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("="))
-    a = np.ascontiguousarray(a)
+    a = a if a.flags.c_contiguous else a.copy(order="C")  # ascontiguousarray would make 0-d 1-d
     return _core.encode(a.reshape(-1).view(np.uint8), name, size if name == "bytes" else 0,
                         list(a.shape), int(compression_level), float(quantize_scale),
                         -1 if decimal_digits is None else int(decimal_digits))
@@ -62,20 +66,26 @@ def inspect_stream(stream, verify_checksum: bool = True) -> dict:
     return _core.inspect(_as_bytes_view(stream), verify_checksum)
 
 
-def decode_array(stream, out: np.ndarray | None = None) -> np.ndarray:
-    """Decode a stream into a new array, or into ``out`` (same dtype and shape, or same number of
-    elements for a contiguous ``out``). Returns the decoded array."""
+def decode_array(stream, out: np.ndarray | None = None, max_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> np.ndarray:
+    """Decode a stream into a new array (at most ``max_bytes``), or into ``out`` (same dtype and
+    shape, or same number of elements for a contiguous ``out``). Returns the decoded array."""
     view = _as_bytes_view(stream)
-    info = _core.inspect(view, False)
+    info = _core.inspect(view, True)
+    if not info["checksum_ok"]:
+        raise ChecksumError("checksum mismatch: the stream is corrupt")
     dt = numpy_dtype(info["dtype"], info["item_size"])
     shape = tuple(info["shape"])
     if out is None:
+        if info["raw_size"] > max_bytes:
+            raise LimitExceededError(f"stream declares {info['raw_size']:,} bytes, more than max_bytes="
+                                     f"{max_bytes:,}; pass a larger max_bytes or an out array")
         result = np.empty(shape, dtype=dt)
         _core.decode(view, result.reshape(-1).view(np.uint8), info["dtype"])
         return result
     if not isinstance(out, np.ndarray):
         raise BufferMismatchError(f"out must be a numpy array, got {type(out).__name__}")
-    if out.dtype.newbyteorder("=") != dt:
+    same_bytes = dt.kind == "S" and out.dtype.kind in "SV" and out.dtype.itemsize == dt.itemsize
+    if out.dtype.newbyteorder("=") != dt and not same_bytes:
         raise BufferMismatchError(f"out has dtype {out.dtype}, the stored array is {dt}")
     count = int(np.prod(shape, dtype=np.uint64))
     if out.shape != shape and not (out.size == count and out.flags.c_contiguous):
@@ -83,7 +93,7 @@ def decode_array(stream, out: np.ndarray | None = None) -> np.ndarray:
     if out.flags.c_contiguous and out.flags.writeable and out.dtype.isnative:
         _core.decode(view, out.reshape(-1).view(np.uint8), info["dtype"])
     else:
-        out[...] = decode_array(view).reshape(out.shape)
+        out[...] = decode_array(view, max_bytes=out.nbytes).reshape(out.shape)
     return out
 
 

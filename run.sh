@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# ./run.sh demo   set everything up, then compress a real Sentinel-2 scene and print sizes and speeds
+# ./run.sh test   set everything up, then run the whole test suite (C++ and Python)
+# ./run.sh bench  set everything up, then print the benchmark tables
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+export B2B_DATA="${B2B_DATA:-$(cd .. && pwd)/shared/data}"
+case "${1:-}" in
+  demo)  exec .venv/bin/python -m byte2bit.demo ;;
+  test)  (cd build/cpp && ctest --output-on-failure)
+         exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python ;;
+  bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
+  *)     echo "usage: ./run.sh demo | test | bench" >&2; exit 2 ;;
+esac
