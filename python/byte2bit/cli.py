@@ -28,10 +28,11 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_compress(args) -> int:
+    level = args.level if args.level is not None else (1 if args.quantize_scale else 4)
     src = np.load(args.input, mmap_mode="r", allow_pickle=False)
     start = time.perf_counter()
     with _bar(src.nbytes, "compress") as bar:
-        container.save_byte2bit(args.output, src, compression_level=args.level,
+        container.save_byte2bit(args.output, src, compression_level=level,
                                 quantize_scale=args.quantize_scale,
                                 form="directory" if args.directory else "zip", progress=bar.update)
     seconds = time.perf_counter() - start
@@ -74,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compress", help="compress a .npy array into a .b2b")
     s.add_argument("input", help="a .npy file")
     s.add_argument("output", help="the .b2b to write")
-    s.add_argument("--level", type=int, choices=(0, 1, 2, 4), default=4,
-                   help="0 fastest ... 4 smallest (default 4); all lossless")
+    s.add_argument("--level", type=int, choices=(0, 1, 2, 4), default=None,
+                   help="0 fastest ... 4 smallest (default 4, or 1 with --quantize-scale); all lossless")
     s.add_argument("--quantize-scale", type=float, default=0.0,
-                   help="> 0: error-bounded (values within scale/2), needs --level 1 and float data")
+                   help="> 0: error-bounded (every value within scale/2), level 1, float or complex data")
     s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
     s.set_defaults(func=cmd_compress)
 

@@ -125,7 +125,7 @@ def _write_array(group, name: str, array: np.ndarray, compression_level: int, qu
     codec_dtype(a.dtype)
     chunks = tuple(chunks) if chunks is not None else default_chunks(a.shape, a.dtype.itemsize)
     arr = group.create_array(
-        name, shape=a.shape, chunks=chunks if a.shape else None, dtype=a.dtype,
+        name, shape=a.shape, chunks=chunks, dtype=a.dtype,
         serializer=Byte2BitZarrV3Codec(compression_level=compression_level, quantize_scale=quantize_scale),
         compressors=None, filters=None, fill_value=None,
         dimension_names=[f"dim_{i}" for i in range(a.ndim)] or None,
@@ -216,13 +216,21 @@ def _read_into(arr, out: np.ndarray, progress=None) -> None:
             progress(out[start:start + step].nbytes)
 
 
+def _read_checked(path, arr, out: np.ndarray, progress=None) -> np.ndarray:
+    """Reads arr into out; when a chunk fails, the error names the chunk(s) at fault."""
+    try:
+        _read_into(arr, out, progress)
+    except Byte2BitError as e:
+        problems = [p for a in inspect_byte2bit(path).arrays if a.name == arr.path for p in a.problems]
+        raise type(e)(f"{os.fspath(path)}: {'; '.join(problems[:3]) or e}") from e
+    return out
+
+
 def load_byte2bit(path, progress=None) -> np.ndarray:
     """Load the array of a single-array .b2b."""
     with _open_store(path) as store:
         arr = _single_array(zarr.open_group(store=store, mode="r"), path)
-        out = np.empty(arr.shape, dtype=arr.dtype)
-        _read_into(arr, out, progress)
-        return out
+        return _read_checked(path, arr, np.empty(arr.shape, dtype=arr.dtype), progress)
 
 
 def load_byte2bit_into(path, out: np.ndarray, progress=None) -> np.ndarray:
@@ -235,8 +243,7 @@ def load_byte2bit_into(path, out: np.ndarray, progress=None) -> np.ndarray:
             raise BufferMismatchError(f"out has dtype {out.dtype}, {path} holds {arr.dtype}")
         if out.shape != arr.shape:
             raise BufferMismatchError(f"out has shape {out.shape}, {path} holds shape {arr.shape}")
-        _read_into(arr, out, progress)
-        return out
+        return _read_checked(path, arr, out, progress)
 
 
 class Archive(Mapping):
@@ -253,7 +260,8 @@ class Archive(Mapping):
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._names:
             raise KeyError(name)
-        return self._root[name][...]
+        arr = self._root[name]
+        return _read_checked(self.path, arr, np.empty(arr.shape, dtype=arr.dtype))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

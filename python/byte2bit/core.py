@@ -43,6 +43,9 @@ def _check_options(level, quantize_scale, decimal_digits):
         raise InvalidArgumentError(f"compression_level must be one of 0, 1, 2, 4, got {level!r}")
     if not (quantize_scale == 0 or quantize_scale > 0):
         raise InvalidArgumentError(f"quantize_scale must be 0 (lossless) or > 0, got {quantize_scale!r}")
+    if quantize_scale and level != 1:
+        raise InvalidArgumentError("quantize_scale > 0 (the error-bounded mode) needs compression_level=1, "
+                                   f"got compression_level={level}")
     if decimal_digits is not None and not (0 <= int(decimal_digits) <= 18):
         raise InvalidArgumentError(f"decimal_digits must be 0 to 18, got {decimal_digits!r}")
 

@@ -32,9 +32,6 @@ class Byte2BitZarrV3Codec(ArrayBytesCodec):
 
     def __init__(self, *, compression_level: int = 4, quantize_scale: float = 0.0) -> None:
         _check_options(compression_level, quantize_scale, None)
-        if quantize_scale and compression_level != 1:
-            raise InvalidArgumentError(
-                f"quantize_scale > 0 needs compression_level=1, got compression_level={compression_level}")
         object.__setattr__(self, "compression_level", int(compression_level))
         object.__setattr__(self, "quantize_scale", float(quantize_scale))
 

@@ -87,7 +87,7 @@ def test_bad_arguments():
         encode_array(np.array([1], dtype="datetime64[s]"))
     with pytest.raises(byte2bit.InvalidArgumentError, match="0, 1, 2, 4"):
         encode_array(np.zeros(3), 3)
-    with pytest.raises(byte2bit.InvalidArgumentError, match="level 1"):
+    with pytest.raises(byte2bit.InvalidArgumentError, match="compression_level=1"):
         encode_array(np.zeros(3), 4, quantize_scale=0.1)
     with pytest.raises(byte2bit.InvalidArgumentError, match="float or complex"):
         encode_array(np.zeros(3, np.int32), 1, quantize_scale=0.1)
