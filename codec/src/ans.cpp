@@ -57,12 +57,13 @@ struct neighbourhood {
 
     static std::uint64_t clamp(U v) { return std::min<std::uint64_t>(v, std::uint64_t(1) << 58); }
 
-    std::uint64_t activity(const U* row, std::uint64_t y, std::uint64_t x) const {
+    // `up` is the previous row of the plane, or null on its first row.
+    std::uint64_t activity(const U* row, const U* up, std::uint64_t x) const {
         const std::uint64_t l = x > 0 ? clamp(row[x - 1]) : 0;
-        const std::uint64_t u = y > 0 ? clamp(row[x - W]) : 0;
+        const std::uint64_t u = up ? clamp(up[x]) : 0;
         if (model == context_model::two_neighbours) return l + u;
-        const std::uint64_t ul = (y > 0 && x > 0) ? clamp(row[x - W - 1]) : 0;
-        const std::uint64_t ur = (y > 0 && x + 1 < W) ? clamp(row[x - W + 1]) : 0;
+        const std::uint64_t ul = (up && x > 0) ? clamp(up[x - 1]) : 0;
+        const std::uint64_t ur = (up && x + 1 < W) ? clamp(up[x + 1]) : 0;
         return 2 * (l + u) + ul + ur;
     }
 };
@@ -169,7 +170,8 @@ void for_each_lane(const U* z, const lane_layout& l, context_model model, F&& f)
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
             const U* row = z + (p * l.rows + y) * l.cols;
-            for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], nb.activity(row, y, x));
+            const U* up = y > 0 ? row - l.cols : nullptr;
+            for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], nb.activity(row, up, x));
         }
 }
 
@@ -326,8 +328,9 @@ void ans_decode(byte_reader& in, U* z, const lane_layout& layout) {
     for (std::uint64_t p = 0; p < layout.planes; ++p)
         for (std::uint64_t y = 0; y < layout.rows; ++y) {
             U* row = z + (p * layout.rows + y) * layout.cols;
+            const U* up = y > 0 ? row - layout.cols : nullptr;
             for (std::uint64_t x = 0; x < layout.cols; ++x) {
-                const int b = std::min(bucket_of(nb.activity(row, y, x)), buckets - 1);
+                const int b = std::min(bucket_of(nb.activity(row, up, x)), buckets - 1);
                 const std::uint32_t e = table[std::size_t(map[b]) << prob_bits | (s0 & (prob_scale - 1))];
                 const int symbol = int(e & 0xFF);
                 s0 = ((e >> 20) + 1) * (s0 >> prob_bits) + ((e >> 8) & (prob_scale - 1));

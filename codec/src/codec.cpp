@@ -186,7 +186,7 @@ void decode(const void* stream, std::size_t size, void* out, std::size_t out_siz
     auto* dst = static_cast<std::uint8_t*>(out);
     std::vector<std::uint8_t> scratch;
     std::uint8_t* lanes = dst;
-    if (!lanes_in_place(h)) {
+    if (!lanes_in_place(h, dst)) {
         with_lanes(bits, [](auto) {});  // validates the width before allocating
         scratch.resize(layout.bytes());
         lanes = scratch.data();

@@ -203,17 +203,19 @@ encoder_lanes to_lanes(const std::uint8_t* input, const header& h) {
         const bool floats = !is_signed_int(h.type);
         with_lane_type(lanes.layout.bits, [&](auto zero) {
             using U = decltype(zero);
-            const U* in = reinterpret_cast<const U*>(input);
             U* out = reinterpret_cast<U*>(lanes.owned.data());
             for (int c = 0; c < ncomp; ++c)
                 for (std::uint64_t i = 0; i < n; ++i) {
-                    const U u = in[i * ncomp + c];
+                    const U u = load<U>(input + (i * ncomp + c) * sizeof(U));
                     out[c * n + i] = floats ? order_float(u) : U(u ^ top_bit<U>());
                 }
         });
         lanes.data = lanes.owned.data();
-    } else {
+    } else if (reinterpret_cast<std::uintptr_t>(input) % std::uintptr_t(lanes.layout.bits / 8) == 0) {
         lanes.data = input;  // unsigned integers, bool and bytes are lanes already
+    } else {  // ... but lanes are read as integers, which must be aligned
+        lanes.owned.assign(input, input + lanes.layout.bytes());
+        lanes.data = lanes.owned.data();
     }
     return lanes;
 }
@@ -236,7 +238,10 @@ std::vector<exception_value> read_exceptions(byte_reader& r, const header& h) {
     return out;
 }
 
-bool lanes_in_place(const header& h) { return !h.integerized() && !is_complex(h.type); }
+bool lanes_in_place(const header& h, const void* out) {
+    return !h.integerized() && !is_complex(h.type) &&
+           reinterpret_cast<std::uintptr_t>(out) % std::uintptr_t(natural_lane_bits(h) / 8) == 0;
+}
 
 void from_lanes(std::uint8_t* lanes, const lane_layout& layout, const header& h,
                 const std::vector<exception_value>& exceptions, std::uint8_t* out) {
@@ -261,16 +266,18 @@ void from_lanes(std::uint8_t* lanes, const lane_layout& layout, const header& h,
         }
         return;
     }
-    if (!is_signed_int(h.type) && !is_float(h.type) && !is_complex(h.type)) return;  // identity
+    if (!is_signed_int(h.type) && !is_float(h.type) && !is_complex(h.type)) {  // identity
+        if (lanes != out && layout.bytes()) std::memcpy(out, lanes, layout.bytes());
+        return;
+    }
     const bool floats = !is_signed_int(h.type);
     with_lane_type(layout.bits, [&](auto zero) {
         using U = decltype(zero);
-        const U* in = reinterpret_cast<const U*>(lanes);
-        U* o = reinterpret_cast<U*>(out);
+        const U* in = reinterpret_cast<const U*>(lanes);  // aligned: ours, or checked
         for (int c = 0; c < ncomp; ++c)
             for (std::uint64_t i = 0; i < n; ++i) {
                 const U v = in[c * n + i];
-                o[i * ncomp + c] = floats ? unorder_float(v) : U(v ^ top_bit<U>());
+                store<U>(out + (i * ncomp + c) * sizeof(U), floats ? unorder_float(v) : U(v ^ top_bit<U>()));
             }
     });
 }

@@ -43,8 +43,8 @@ struct exception_value {
 
 std::vector<exception_value> read_exceptions(byte_reader& r, const header& h);
 
-// Whether decoding can reconstruct lanes directly in the output buffer.
-bool lanes_in_place(const header& h);
+// Whether decoding can reconstruct lanes directly in the output buffer (right type and alignment).
+bool lanes_in_place(const header& h, const void* out);
 
 // Turns decoded lanes into the output array (in place when lanes == out).
 void from_lanes(std::uint8_t* lanes, const lane_layout& layout, const header& h,

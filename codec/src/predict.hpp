@@ -46,7 +46,7 @@ void make_residuals(const U* x, U* z, const lane_layout& l) {
         U* zp = z + p * W * H;
         for (std::uint64_t y = 0; y < H; ++y) {
             const U* row = xp + y * W;
-            const U* up = row - W;
+            const U* up = y > 0 ? row - W : row;  // only read below the first row
             U* out = zp + y * W;
             if (P == predictor::none) {
                 for (std::uint64_t i = 0; i < W; ++i) out[i] = zigzag<U>(row[i]);
@@ -72,7 +72,7 @@ void undo_residuals(U* xz, const lane_layout& l) {
         U* xp = xz + p * W * H;
         for (std::uint64_t y = 0; y < H; ++y) {
             U* row = xp + y * W;
-            const U* up = row - W;
+            const U* up = y > 0 ? row - W : row;  // only read below the first row
             if (P == predictor::none) {
                 for (std::uint64_t i = 0; i < W; ++i) row[i] = unzigzag<U>(row[i]);
                 continue;

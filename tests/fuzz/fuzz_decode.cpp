@@ -1,0 +1,35 @@
+// Fuzz target: arbitrary bytes as a stream. Any input must end in success or byte2bit::error.
+// Each input is decoded twice: as given, and with its checksum field recomputed, so mutations
+// reach the payload decoders instead of stopping at the checksum.
+#include <byte2bit/byte2bit.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "header.hpp"  // codec/src: the checksum function
+
+namespace {
+
+void decode_once(const std::uint8_t* data, std::size_t size) {
+    try {
+        const byte2bit::stream_info info = byte2bit::inspect(data, size, true);
+        if (info.raw_size > (std::uint64_t(64) << 20)) return;  // the caller's buffer bounds memory
+        std::vector<std::uint8_t> out(static_cast<std::size_t>(info.raw_size));
+        byte2bit::decode(data, size, out.data(), out.size());
+    } catch (const byte2bit::error&) {
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    decode_once(data, size);
+    using byte2bit::detail::checksum_offset;
+    if (size >= byte2bit::detail::fixed_header_size) {
+        std::vector<std::uint8_t> fixed(data, data + size);
+        const std::uint64_t sum = byte2bit::detail::stream_checksum(fixed.data(), fixed.size());
+        for (int i = 0; i < 8; ++i) fixed[checksum_offset + i] = std::uint8_t(sum >> (8 * i));
+        decode_once(fixed.data(), fixed.size());
+    }
+    return 0;
+}

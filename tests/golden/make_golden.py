@@ -1,0 +1,45 @@
+"""Writes the golden streams of the current format version. Run once per format version, commit the
+output, and never rewrite it: tests/python/test_golden.py decodes these files forever.
+
+    .venv/bin/python tests/golden/make_golden.py
+"""
+import pathlib
+
+import numpy as np
+
+import byte2bit
+
+HERE = pathlib.Path(__file__).parent / f"v{byte2bit.FORMAT_VERSION}"
+
+
+def cases():
+    rng = np.random.default_rng(20261122)
+    y, x = np.mgrid[0:40, 0:52]
+    image = (800 + 200 * np.sin(x / 7) + 150 * np.cos(y / 5) + rng.normal(0, 3, x.shape)).astype(np.uint16)
+    for level in (0, 1, 2, 4):
+        yield f"uint16_image_level{level}", image, dict(compression_level=level)
+    yield "int8_noise_stored", rng.integers(-128, 128, 300).astype(np.int8), dict(compression_level=4)
+    yield "float32_stack_level4", np.cumsum(rng.normal(size=(3, 17, 23)), axis=2).astype(np.float32), {}
+    yield "float64_specials_level2", np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 1.5]), dict(compression_level=2)
+    f = np.cumsum(rng.normal(size=(30, 30)), axis=1)
+    f[3, 4] = np.nan
+    yield "float64_quantized", f, dict(compression_level=1, quantize_scale=0.01)
+    yield "float32_decimal2", np.round(rng.normal(20, 4, 200), 2).astype(np.float32), dict(decimal_digits=2)
+    yield "complex64_level1", (rng.normal(size=64) + 1j * rng.normal(size=64)).astype(np.complex64), dict(compression_level=1)
+    yield "bytes_s5_level4", np.array([b"alpha", b"beta", b"gamma", b"delta"] * 5), {}
+    yield "bool_mask_level0", rng.random((20, 33)) > 0.7, dict(compression_level=0)
+    yield "uint64_extremes", np.array([0, 2**64 - 1, 2**63, 1, 2**32], dtype=np.uint64), {}
+    yield "float16_level4", np.linspace(-3, 3, 101).astype(np.float16), {}
+
+
+def main():
+    HERE.mkdir(parents=True, exist_ok=True)
+    for name, array, options in cases():
+        stream = byte2bit.encode_array(array, **options)
+        (HERE / f"{name}.b2bs").write_bytes(stream)
+        np.save(HERE / f"{name}.npy", byte2bit.decode_array(stream))
+        print(f"{name}: {array.nbytes} -> {len(stream)} bytes")
+
+
+if __name__ == "__main__":
+    main()
