@@ -5,6 +5,7 @@
 #include <string>
 
 #include "entropy.hpp"
+#include "predict.hpp"
 
 namespace byte2bit {
 namespace detail {
@@ -47,26 +48,6 @@ inline int bucket_of(std::uint64_t q) {
     if (e == 1) return 1;
     return 2 * e - 2 + int((q >> (e - 2)) & 1);
 }
-
-// Context activity of lane (y, x) from residuals already coded: left, up, up-left, up-right.
-template <class U>
-struct neighbourhood {
-    const U* z;
-    std::uint64_t W;
-    context_model model;
-
-    static std::uint64_t clamp(U v) { return std::min<std::uint64_t>(v, std::uint64_t(1) << 58); }
-
-    // `up` is the previous row of the plane, or null on its first row.
-    std::uint64_t activity(const U* row, const U* up, std::uint64_t x) const {
-        const std::uint64_t l = x > 0 ? clamp(row[x - 1]) : 0;
-        const std::uint64_t u = up ? clamp(up[x]) : 0;
-        if (model == context_model::two_neighbours) return l + u;
-        const std::uint64_t ul = (up && x > 0) ? clamp(up[x - 1]) : 0;
-        const std::uint64_t ur = (up && x + 1 < W) ? clamp(up[x + 1]) : 0;
-        return 2 * (l + u) + ul + ur;
-    }
-};
 
 double entropy_bits(const std::uint64_t* counts) {
     std::uint64_t total = 0;
@@ -164,25 +145,105 @@ std::vector<std::uint8_t> cluster(std::vector<std::array<std::uint64_t, alphabet
     return map;
 }
 
+
+// Activity of each lane of a row, from the residuals of the row above (null on a plane's first
+// row): 2 up + up-left + up-right. Only the row above is used, so a whole row's contexts are known
+// before its first symbol is decoded and the rANS states never wait on one another.
+template <class U>
+inline std::uint64_t clamped(U v) {
+    if constexpr (sizeof(U) < 8) return v;  // sums of a few cannot overflow
+    return std::min<std::uint64_t>(v, std::uint64_t(1) << 58);
+}
+
 template <class U, class F>
-void for_each_lane(const U* z, const lane_layout& l, context_model model, F&& f) {
-    neighbourhood<U> nb{z, l.cols, model};
+void row_activities(const U* up, std::uint64_t W, F&& f) {
+    if (up == nullptr) {
+        for (std::uint64_t x = 0; x < W; ++x) f(x, 0);
+        return;
+    }
+    if (W == 1) {
+        f(0, 2 * clamped(up[0]));
+        return;
+    }
+    f(0, 2 * clamped(up[0]) + clamped(up[1]));
+    for (std::uint64_t x = 1; x + 1 < W; ++x) f(x, 2 * clamped(up[x]) + clamped(up[x - 1]) + clamped(up[x + 1]));
+    f(W - 1, 2 * clamped(up[W - 1]) + clamped(up[W - 2]));
+}
+
+template <class U, class F>
+void for_each_lane(const U* z, const lane_layout& l, F&& f) {
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
             const U* row = z + (p * l.rows + y) * l.cols;
-            const U* up = y > 0 ? row - l.cols : nullptr;
-            for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], nb.activity(row, up, x));
+            row_activities<U>(y > 0 ? row - l.cols : nullptr, l.cols,
+                              [&](std::uint64_t x, std::uint64_t q) { f(row[x], q); });
         }
 }
+
+constexpr std::uint32_t small_activity = 4096;
+
+// The rANS states (symbol k uses state k mod 4) and their 16-bit word input.
+class rans_decoder {
+public:
+    rans_decoder(const std::uint32_t* table, const std::uint8_t* ans, std::size_t size)
+        : table_(table), wp_(ans + 16), wend_(ans + size) {
+        for (int i = 0; i < states; ++i) s_[i] = load_u32(ans + 4 * i);
+    }
+
+    // Symbols for one row of contexts; four independent dependency chains. Members are copied to
+    // locals: stores to `symbols` could alias them and would keep them out of registers.
+    void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
+        std::uint32_t s0 = s_[0], s1 = s_[1], s2 = s_[2], s3 = s_[3];
+        const std::uint8_t* wp = wp_;
+        const std::uint8_t* const wend = wend_;
+        const std::uint32_t* const table = table_;
+        bool overrun = false;
+        for (std::uint64_t x = 0; x < W; ++x) {
+            const std::uint32_t e = table[std::uint32_t(ctx[x]) << prob_bits | (s0 & (prob_scale - 1))];
+            symbols[x] = std::uint8_t(e);
+            s0 = ((e >> 20) + 1) * (s0 >> prob_bits) + ((e >> 8) & (prob_scale - 1));
+            const bool renorm = s0 < state_low;
+            const bool have = wend - wp >= 2;
+            const std::uint32_t word = have ? std::uint32_t(wp[0]) | std::uint32_t(wp[1]) << 8 : 0;
+            overrun |= renorm && !have;
+            s0 = renorm ? (s0 << 16 | word) : s0;
+            wp += (renorm && have) ? 2 : 0;
+            const std::uint32_t t = s0;  // rotate: the next symbol uses the next state
+            s0 = s1, s1 = s2, s2 = s3, s3 = t;
+        }
+        s_[0] = s0, s_[1] = s1, s_[2] = s2, s_[3] = s3;
+        wp_ = wp;
+        overrun_ |= overrun;
+    }
+
+    bool finished_cleanly() const {
+        bool ok = !overrun_ && wp_ == wend_;
+        for (int i = 0; i < states; ++i) ok &= s_[i] == state_low;
+        return ok;
+    }
+
+    static constexpr int states = 4;
+
+private:
+    static std::uint32_t load_u32(const std::uint8_t* b) {
+        return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
+    }
+
+    const std::uint32_t* table_;
+    const std::uint8_t* wp_;
+    const std::uint8_t* wend_;
+    std::uint32_t s_[states];
+    bool overrun_ = false;
+};
 
 }  // namespace
 
 template <class U>
-double ans_estimate_bits(const U* z, const lane_layout& layout, context_model model) {
+double ans_estimate_bits(const U* z, const lane_layout& layout) {
     std::vector<std::array<std::uint64_t, alphabet>> hist(max_buckets);
     for (auto& h : hist) h.fill(0);
     double extra = 0;
-    for_each_lane(z, layout, model, [&](U v, std::uint64_t q) {
+    for_each_lane(z, layout, [&](U v, std::uint64_t q) {
         const token t = tokenize(v);
         hist[std::size_t(std::min(bucket_of(q), max_buckets - 1))][t.symbol]++;
         extra += t.nbits;
@@ -193,14 +254,14 @@ double ans_estimate_bits(const U* z, const lane_layout& layout, context_model mo
 }
 
 template <class U>
-void ans_encode(const U* z, const lane_layout& layout, const ans_options& options, byte_writer& out) {
+void ans_encode(const U* z, const lane_layout& layout, int max_ctx, byte_writer& out) {
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> buckets(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     int used_buckets = 1;
     bit_writer extra;
     {
         std::uint64_t i = 0;
-        for_each_lane(z, layout, options.model, [&](U v, std::uint64_t q) {
+        for_each_lane(z, layout, [&](U v, std::uint64_t q) {
             const token t = tokenize(v);
             const int b = std::min(bucket_of(q), max_buckets - 1);
             used_buckets = std::max(used_buckets, b + 1);
@@ -214,11 +275,9 @@ void ans_encode(const U* z, const lane_layout& layout, const ans_options& option
     for (auto& h : hist) h.fill(0);
     for (std::uint64_t i = 0; i < n; ++i) hist[buckets[std::size_t(i)]][symbols[std::size_t(i)]]++;
     std::vector<std::array<std::uint64_t, alphabet>> ctx_counts;
-    const std::vector<std::uint8_t> ctx_map =
-        cluster(hist, std::min(options.max_contexts, max_contexts), ctx_counts);
+    const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);
     const int contexts = int(ctx_counts.size());
 
-    out.u8(std::uint8_t(options.model));
     out.u8(std::uint8_t(used_buckets));
     out.append(ctx_map.data(), ctx_map.size());
     out.u8(std::uint8_t(contexts));
@@ -243,14 +302,14 @@ void ans_encode(const U* z, const lane_layout& layout, const ans_options& option
         for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
     }
 
-    // rANS runs backwards; two states alternate between symbols for instruction-level parallelism.
+    // rANS runs backwards over the lanes; symbol i uses state i mod 4.
     std::vector<std::uint16_t> words;
     words.reserve(std::size_t(n / 2 + 16));
-    std::uint32_t state[2] = {state_low, state_low};
+    std::uint32_t state[rans_decoder::states] = {state_low, state_low, state_low, state_low};
     for (std::uint64_t i = n; i-- > 0;) {
         const std::size_t k = std::size_t(ctx_map[buckets[std::size_t(i)]]) * alphabet + symbols[std::size_t(i)];
         const std::uint32_t f = freq[k];
-        std::uint32_t& x = state[i & 1];
+        std::uint32_t& x = state[i % rans_decoder::states];
         const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
         if (x >= x_max) {
             words.push_back(std::uint16_t(x));
@@ -259,8 +318,7 @@ void ans_encode(const U* z, const lane_layout& layout, const ans_options& option
         x = ((x / f) << prob_bits) + (x % f) + start[k];
     }
     byte_writer ans;
-    ans.u32(state[0]);
-    ans.u32(state[1]);
+    for (std::uint32_t s : state) ans.u32(s);
     for (auto it = words.rbegin(); it != words.rend(); ++it) {
         ans.u8(std::uint8_t(*it));
         ans.u8(std::uint8_t(*it >> 8));
@@ -272,10 +330,7 @@ void ans_encode(const U* z, const lane_layout& layout, const ans_options& option
 }
 
 template <class U>
-void ans_decode(byte_reader& in, U* z, const lane_layout& layout) {
-    const std::uint8_t model_code = in.u8("context model");
-    if (model_code >= context_model_count) fail(errc::corrupt, "unknown context model");
-    const auto model = context_model(model_code);
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
     const int buckets = in.u8("context buckets");
     if (buckets < 1 || buckets > max_buckets) fail(errc::corrupt, "bucket count out of range");
     const std::uint8_t* map = in.take(std::size_t(buckets), "context map");
@@ -310,52 +365,53 @@ void ans_decode(byte_reader& in, U* z, const lane_layout& layout) {
             for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
     }
     const std::uint64_t ans_size = in.varint("rANS size");
-    if (ans_size < 8 || ans_size > in.remaining() || ans_size % 2)
+    if (ans_size < 4 * rans_decoder::states || ans_size > in.remaining() || ans_size % 2)
         fail(errc::corrupt, "rANS stream size is invalid");
-    const std::uint8_t* ans = in.take(std::size_t(ans_size), "rANS stream");
+    rans_decoder rans(table.data(), in.take(std::size_t(ans_size), "rANS stream"), std::size_t(ans_size));
     const std::size_t extra_size = in.remaining();
     bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
 
-    std::uint32_t s0 = std::uint32_t(ans[0]) | std::uint32_t(ans[1]) << 8 | std::uint32_t(ans[2]) << 16 |
-                       std::uint32_t(ans[3]) << 24;
-    std::uint32_t s1 = std::uint32_t(ans[4]) | std::uint32_t(ans[5]) << 8 | std::uint32_t(ans[6]) << 16 |
-                       std::uint32_t(ans[7]) << 24;
-    const std::uint8_t* wp = ans + 8;
-    const std::uint8_t* const wend = ans + ans_size;
-    bool overrun = false;
+    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all activities
+    for (std::uint32_t q = 0; q < small_activity; ++q) ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
+    std::uint64_t base[alphabet];
+    std::uint8_t nbits[alphabet];
+    for (int s = 0; s < alphabet; ++s) {
+        nbits[s] = std::uint8_t(s < 16 ? 0 : (s - 16) / 4 + 2);
+        base[s] = s < 16 ? std::uint64_t(s) : std::uint64_t(4 | ((s - 16) & 3)) << nbits[s];
+    }
 
-    neighbourhood<U> nb{z, layout.cols, model};
-    for (std::uint64_t p = 0; p < layout.planes; ++p)
-        for (std::uint64_t y = 0; y < layout.rows; ++y) {
-            U* row = z + (p * layout.rows + y) * layout.cols;
-            const U* up = y > 0 ? row - layout.cols : nullptr;
-            for (std::uint64_t x = 0; x < layout.cols; ++x) {
-                const int b = std::min(bucket_of(nb.activity(row, up, x)), buckets - 1);
-                const std::uint32_t e = table[std::size_t(map[b]) << prob_bits | (s0 & (prob_scale - 1))];
-                const int symbol = int(e & 0xFF);
-                s0 = ((e >> 20) + 1) * (s0 >> prob_bits) + ((e >> 8) & (prob_scale - 1));
-                if (s0 < state_low) {
-                    if (wp + 2 <= wend) {
-                        s0 = s0 << 16 | std::uint32_t(wp[0]) | std::uint32_t(wp[1]) << 8;
-                        wp += 2;
-                    } else {
-                        overrun = true;
-                    }
+    // Row by row: contexts from the residuals above, symbols, residuals, then lanes.
+    const std::uint64_t W = layout.cols;
+    std::vector<U> residuals(static_cast<std::size_t>(2 * W));
+    std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
+    with_predictor<U>(p, [&](auto P) {
+        for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
+            for (std::uint64_t y = 0; y < layout.rows; ++y) {
+                U* z = residuals.data() + (y & 1) * W;
+                const U* z_up = y > 0 ? residuals.data() + ((y + 1) & 1) * W : nullptr;
+                row_activities<U>(z_up, W, [&](std::uint64_t i, std::uint64_t q) {
+                    ctx[i] = q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
+                });
+                rans.row(ctx.data(), symbols.data(), W);
+                for (std::uint64_t i = 0; i < W; ++i) {
+                    const unsigned s = symbols[i];  // get(0) is 0: no branch on the symbol
+                    if constexpr (sizeof(U) < 8)
+                        z[i] = U(base[s] | extra.get(nbits[s]));
+                    else
+                        z[i] = U(base[s] | extra.get_wide(nbits[s]));
                 }
-                std::swap(s0, s1);
-                const int nbits = token_extra_bits(symbol);
-                row[x] = U(detokenize(symbol, nbits ? extra.get_wide(nbits) : 0));
+                U* row = x + (plane * layout.rows + y) * W;
+                undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
             }
-        }
-    if (overrun || wp != wend || s0 != state_low || s1 != state_low || extra.overrun() ||
-        (extra.bits_used() + 7) / 8 != extra_size)
+    });
+    if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
         fail(errc::corrupt, "entropy-coded data is inconsistent");
 }
 
-#define B2B_INSTANTIATE(U)                                                                      \
-    template void ans_encode<U>(const U*, const lane_layout&, const ans_options&, byte_writer&); \
-    template void ans_decode<U>(byte_reader&, U*, const lane_layout&);                           \
-    template double ans_estimate_bits<U>(const U*, const lane_layout&, context_model);
+#define B2B_INSTANTIATE(U)                                                             \
+    template void ans_encode<U>(const U*, const lane_layout&, int, byte_writer&);     \
+    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor);     \
+    template double ans_estimate_bits<U>(const U*, const lane_layout&);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)
 B2B_INSTANTIATE(std::uint32_t)

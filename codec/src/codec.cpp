@@ -21,13 +21,13 @@ void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
     std::vector<U> z(static_cast<std::size_t>(n));
     predictor chosen = predictor::gradient;
     method m = level == 0 ? method::bitpack : method::ans;
-    ans_options options;
+    int max_contexts = 16;
     if (level == 1) {
         chosen = predictor::med;
-        options = {context_model::two_neighbours, 6};
+        max_contexts = 6;
     } else if (level >= 2) {
         // Try the predictors and keep the one whose residuals code smallest.
-        options = {context_model::four_neighbours, level == 2 ? 10 : 16};
+        max_contexts = level == 2 ? 10 : 16;
         const predictor quick[] = {predictor::med, predictor::gradient, predictor::average};
         const predictor all[] = {predictor::med,  predictor::gradient, predictor::average,
                                  predictor::left, predictor::up,       predictor::none};
@@ -36,7 +36,7 @@ void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
         double best = -1;
         for (int k = 0; k < candidates; ++k) {
             residuals<U>(first[k], x, z.data(), layout);
-            const double bits = ans_estimate_bits<U>(z.data(), layout, options.model);
+            const double bits = ans_estimate_bits<U>(z.data(), layout);
             if (best < 0 || bits < best) best = bits, chosen = first[k];
         }
     }
@@ -45,7 +45,7 @@ void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
     if (m == method::bitpack)
         bitpack_encode<U>(z.data(), n, body);
     else
-        ans_encode<U>(z.data(), layout, options, body);
+        ans_encode<U>(z.data(), layout, max_contexts, body);
     if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
         m = method::stored;
         body.bytes.clear();
@@ -67,11 +67,12 @@ void decode_lanes(byte_reader& in, method m, predictor p, U* lanes, const lane_l
         if (layout.bytes()) std::memcpy(lanes, stored, layout.bytes());
         return;
     }
-    if (m == method::bitpack)
+    if (m == method::bitpack) {
         bitpack_decode<U>(in, lanes, n);
-    else
-        ans_decode<U>(in, lanes, layout);
-    unresiduals<U>(p, lanes, layout);
+        unresiduals<U>(p, lanes, layout);
+    } else {
+        ans_decode<U>(in, lanes, layout, p);
+    }
 }
 
 template <class F>

@@ -6,6 +6,7 @@
 
 #include "io.hpp"
 #include "lanes.hpp"
+#include "predict.hpp"
 
 namespace byte2bit {
 namespace detail {
@@ -17,24 +18,18 @@ template <class U>
 void bitpack_decode(byte_reader& in, U* z, std::uint64_t n);
 
 // Method 2: residuals as tokens (a small symbol plus raw extra bits), the symbols coded with rANS
-// under statistics chosen per context, the context being the size of neighbouring residuals.
-enum class context_model : std::uint8_t { two_neighbours = 0, four_neighbours = 1 };
-constexpr int context_model_count = 2;
-
-struct ans_options {
-    context_model model = context_model::four_neighbours;
-    int max_contexts = 16;  // at most 16
-};
-
+// under statistics chosen per context, the context being the size of the residuals above.
+// max_contexts: at most 16 frequency tables.
 template <class U>
-void ans_encode(const U* z, const lane_layout& layout, const ans_options& options, byte_writer& out);
+void ans_encode(const U* z, const lane_layout& layout, int max_contexts, byte_writer& out);
+// Decodes residuals and undoes prediction `p` as it goes: writes the lanes themselves to `x`.
 template <class U>
-void ans_decode(byte_reader& in, U* z, const lane_layout& layout);
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p);
 
 // Estimated coded size in bits, for choosing a predictor: context-conditional token entropy plus
 // extra bits, without table costs.
 template <class U>
-double ans_estimate_bits(const U* z, const lane_layout& layout, context_model model);
+double ans_estimate_bits(const U* z, const lane_layout& layout);
 
 }  // namespace detail
 }  // namespace byte2bit

@@ -112,40 +112,53 @@ private:
     int fill_ = 0;
 };
 
-// LSB-first bit input. Reads past the end yield zero bits and are detected by overrun(), so the
-// hot loop needs no error branch; callers check overrun() once at the end.
+// LSB-first bit input from a 64-bit buffer refilled 8 bytes at a time. Reads past the end yield
+// zero bits and are detected by overrun(), so hot loops need no error branch; callers check
+// overrun() (and usually exact consumption) once at the end.
 class bit_reader {
 public:
-    bit_reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+    bit_reader(const std::uint8_t* data, std::size_t size) : p_(data), begin_(data), end_(data + size) {}
 
     // nbits in [0, 56].
-    std::uint64_t get(int nbits) {
-        std::size_t byte = pos_ >> 3;
-        std::uint64_t word;
-        if (byte + 8 <= size_) {
-            std::memcpy(&word, data_ + byte, 8);
-        } else {
-            std::uint8_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            if (byte < size_) std::memcpy(tmp, data_ + byte, size_ - byte);
-            std::memcpy(&word, tmp, 8);
-        }
-        unsigned shift = unsigned(pos_ & 7);
-        pos_ += unsigned(nbits);
-        return (word >> shift) & ((std::uint64_t(1) << nbits) - 1);
+    __attribute__((always_inline)) std::uint64_t get(unsigned nbits) {
+        if (__builtin_expect(count_ < nbits, 0)) refill();
+        const std::uint64_t v = buf_ & ((std::uint64_t(1) << nbits) - 1);
+        buf_ >>= nbits;
+        count_ -= nbits;
+        return v;
     }
     // nbits in [0, 64].
-    std::uint64_t get_wide(int nbits) {
+    std::uint64_t get_wide(unsigned nbits) {
         if (nbits <= 56) return get(nbits);
-        std::uint64_t lo = get(32);
+        const std::uint64_t lo = get(32);
         return lo | get(nbits - 32) << 32;
     }
-    bool overrun() const { return pos_ > std::uint64_t(size_) * 8; }
-    std::uint64_t bits_used() const { return pos_; }
+    std::uint64_t bits_used() const { return (std::uint64_t(p_ - begin_) + padding_) * 8 - count_; }
+    bool overrun() const { return bits_used() > std::uint64_t(end_ - begin_) * 8; }
 
 private:
-    const std::uint8_t* data_;
-    std::size_t size_;
-    std::uint64_t pos_ = 0;
+    void refill() {
+        if (end_ - p_ >= 8) {
+            std::uint64_t word;
+            std::memcpy(&word, p_, 8);
+            buf_ |= word << count_;
+            p_ += (63 - count_) >> 3;
+            count_ |= 56;
+            return;
+        }
+        while (count_ <= 56) {  // the last bytes, then zeros
+            const std::uint64_t byte = p_ < end_ ? *p_++ : (++padding_, 0);
+            buf_ |= byte << count_;
+            count_ += 8;
+        }
+    }
+
+    const std::uint8_t* p_;
+    const std::uint8_t* begin_;
+    const std::uint8_t* end_;
+    std::uint64_t buf_ = 0;
+    unsigned count_ = 0;
+    std::uint64_t padding_ = 0;  // zero bytes supplied past the end
 };
 
 inline int bit_length(std::uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }

@@ -64,38 +64,40 @@ void make_residuals(const U* x, U* z, const lane_layout& l) {
     }
 }
 
-// Inverse of make_residuals, in place: on entry `xz` holds residuals, on exit lanes.
+// Inverse of make_residuals for one row: lanes from residuals `z` and the row above (`up`, null on
+// a plane's first row). `row` may be `z` itself (in place).
+template <predictor P, class U>
+inline void undo_row(U* row, const U* z, const U* up, std::uint64_t W) {
+    if (P == predictor::none) {
+        for (std::uint64_t i = 0; i < W; ++i) row[i] = unzigzag<U>(z[i]);
+        return;
+    }
+    if (W == 0) return;
+    if (up == nullptr) {
+        U acc = unzigzag<U>(z[0]);
+        row[0] = acc;
+        for (std::uint64_t i = 1; i < W; ++i) row[i] = acc = U(acc + unzigzag<U>(z[i]));
+        return;
+    }
+    U acc = U(unzigzag<U>(z[0]) + up[0]);
+    row[0] = acc;
+    if (P == predictor::gradient) {  // a prefix sum of (residual + up - upleft): no branches
+        for (std::uint64_t i = 1; i < W; ++i) row[i] = acc = U(acc + unzigzag<U>(z[i]) + U(up[i] - up[i - 1]));
+        return;
+    }
+    for (std::uint64_t i = 1; i < W; ++i)
+        row[i] = acc = U(unzigzag<U>(z[i]) + predict_interior<P, U>(acc, up[i], up[i - 1]));
+}
+
+// Inverse of make_residuals over all lanes, in place: on entry `xz` holds residuals, on exit lanes.
 template <predictor P, class U>
 void undo_residuals(U* xz, const lane_layout& l) {
     const std::uint64_t W = l.cols, H = l.rows;
-    for (std::uint64_t p = 0; p < l.planes; ++p) {
-        U* xp = xz + p * W * H;
+    for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < H; ++y) {
-            U* row = xp + y * W;
-            const U* up = y > 0 ? row - W : row;  // only read below the first row
-            if (P == predictor::none) {
-                for (std::uint64_t i = 0; i < W; ++i) row[i] = unzigzag<U>(row[i]);
-                continue;
-            }
-            if (y == 0) {
-                if (W) row[0] = unzigzag<U>(row[0]);
-                for (std::uint64_t i = 1; i < W; ++i) row[i] = U(unzigzag<U>(row[i]) + row[i - 1]);
-                continue;
-            }
-            if (P == predictor::gradient) {  // a prefix sum of (residual + up - upleft): no branches
-                U acc = U(unzigzag<U>(row[0]) + up[0]);
-                row[0] = acc;
-                for (std::uint64_t i = 1; i < W; ++i) {
-                    acc = U(acc + unzigzag<U>(row[i]) + U(up[i] - up[i - 1]));
-                    row[i] = acc;
-                }
-                continue;
-            }
-            row[0] = U(unzigzag<U>(row[0]) + up[0]);
-            for (std::uint64_t i = 1; i < W; ++i)
-                row[i] = U(unzigzag<U>(row[i]) + predict_interior<P, U>(row[i - 1], up[i], up[i - 1]));
+            U* row = xz + (p * H + y) * W;
+            undo_row<P, U>(row, row, y > 0 ? row - W : nullptr, W);
         }
-    }
 }
 
 // Runtime dispatch over the predictor.
