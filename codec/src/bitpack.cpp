@@ -1,3 +1,4 @@
+#include <cstring>
 #include <string>
 
 #include "entropy.hpp"
@@ -43,16 +44,27 @@ void bitpack_decode(byte_reader& in, U* z, std::uint64_t n) {
         fail(need > in.remaining() ? errc::truncated : errc::corrupt,
              "bit-packed data has " + std::to_string(in.remaining()) + " bytes, widths say " +
                  std::to_string(need));
-    bit_reader bits(in.take(std::size_t(need), "bit-packed data"), std::size_t(need));
+    const std::uint8_t* data = in.take(std::size_t(need), "bit-packed data");
+    const std::uint8_t* const end = data + need;
+    // A full group of 32 at width w fills exactly 4w bytes, so every group starts on a byte and its
+    // values can be unpacked independently with 8-byte loads (when 8 bytes of slack remain).
+    const std::uint8_t* p = data;
     for (std::uint64_t g = 0; g < groups; ++g) {
-        const int w = widths[g];
-        const std::uint64_t end = std::min(n, (g + 1) * group);
-        if (w == 0) {
-            for (std::uint64_t i = g * group; i < end; ++i) z[i] = 0;
-        } else if (w <= 56) {
-            for (std::uint64_t i = g * group; i < end; ++i) z[i] = U(bits.get(w));
-        } else {
-            for (std::uint64_t i = g * group; i < end; ++i) z[i] = U(bits.get_wide(w));
+        const unsigned w = widths[g];
+        U* out = z + g * group;
+        const std::uint64_t count = std::min(group, n - g * group);
+        if (count == group && w <= 56 && std::size_t(end - p) >= 4 * w + 8) {
+            const std::uint64_t mask = (std::uint64_t(1) << w) - 1;
+            for (unsigned i = 0; i < group; ++i) {
+                std::uint64_t word;
+                std::memcpy(&word, p + (i * w >> 3), 8);
+                out[i] = U((word >> (i * w & 7)) & mask);
+            }
+            p += 4 * w;
+        } else {  // the last groups: a careful bit reader
+            bit_reader bits(p, std::size_t(end - p));
+            for (std::uint64_t i = 0; i < count; ++i) out[i] = U(bits.get_wide(w));
+            p += (count * w + 7) / 8;
         }
     }
 }

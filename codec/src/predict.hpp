@@ -81,8 +81,10 @@ inline void undo_row(U* row, const U* z, const U* up, std::uint64_t W) {
     }
     U acc = U(unzigzag<U>(z[0]) + up[0]);
     row[0] = acc;
-    if (P == predictor::gradient) {  // a prefix sum of (residual + up - upleft): no branches
-        for (std::uint64_t i = 1; i < W; ++i) row[i] = acc = U(acc + unzigzag<U>(z[i]) + U(up[i] - up[i - 1]));
+    if (P == predictor::gradient) {
+        // A prefix sum of (residual + up - upleft): one vectorizable pass, then a chain of adds.
+        for (std::uint64_t i = 1; i < W; ++i) row[i] = U(unzigzag<U>(z[i]) + U(up[i] - up[i - 1]));
+        for (std::uint64_t i = 1; i < W; ++i) row[i] = acc = U(acc + row[i]);
         return;
     }
     for (std::uint64_t i = 1; i < W; ++i)
