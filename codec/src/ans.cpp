@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "entropy.hpp"
@@ -146,9 +147,10 @@ std::vector<std::uint8_t> cluster(std::vector<std::array<std::uint64_t, alphabet
 }
 
 
-// Activity of each lane of a row, from the residuals of the row above (null on a plane's first
-// row): 2 up + up-left + up-right. Only the row above is used, so a whole row's contexts are known
-// before its first symbol is decoded and the rANS states never wait on one another.
+// Activity of each lane of a row, from the residuals of the two rows above (null where they fall
+// outside the plane): 2 up + up-left + up-right + (up-left-left + up-right-right + up-up) / 2.
+// Only rows above are used, so a whole row's contexts are known before its first symbol is
+// decoded and the rANS states never wait on one another.
 template <class U>
 inline std::uint64_t clamped(U v) {
     if constexpr (sizeof(U) < 8) return v;  // sums of a few cannot overflow
@@ -156,18 +158,25 @@ inline std::uint64_t clamped(U v) {
 }
 
 template <class U, class F>
-void row_activities(const U* up, std::uint64_t W, F&& f) {
+void row_activities(const U* up, const U* upup, std::uint64_t W, F&& f) {
     if (up == nullptr) {
         for (std::uint64_t x = 0; x < W; ++x) f(x, 0);
         return;
     }
-    if (W == 1) {
-        f(0, 2 * clamped(up[0]));
-        return;
-    }
-    f(0, 2 * clamped(up[0]) + clamped(up[1]));
-    for (std::uint64_t x = 1; x + 1 < W; ++x) f(x, 2 * clamped(up[x]) + clamped(up[x - 1]) + clamped(up[x + 1]));
-    f(W - 1, 2 * clamped(up[W - 1]) + clamped(up[W - 2]));
+    auto at = [&](std::uint64_t x, int dx) -> std::uint64_t {  // up[x + dx], 0 outside the row
+        const std::int64_t i = std::int64_t(x) + dx;
+        return i >= 0 && i < std::int64_t(W) ? clamped(up[i]) : 0;
+    };
+    auto activity = [&](std::uint64_t x, std::uint64_t l1, std::uint64_t r1, std::uint64_t l2, std::uint64_t r2) {
+        const std::uint64_t uu = upup ? clamped(upup[x]) : 0;
+        return 2 * clamped(up[x]) + l1 + r1 + ((l2 + r2 + uu) >> 1);
+    };
+    const std::uint64_t edge = std::min<std::uint64_t>(W, 2);
+    for (std::uint64_t x = 0; x < edge; ++x) f(x, activity(x, at(x, -1), at(x, 1), at(x, -2), at(x, 2)));
+    for (std::uint64_t x = 2; x + 2 < W; ++x)
+        f(x, activity(x, clamped(up[x - 1]), clamped(up[x + 1]), clamped(up[x - 2]), clamped(up[x + 2])));
+    for (std::uint64_t x = std::max<std::uint64_t>(edge, W >= 2 ? W - 2 : 0); x < W; ++x)
+        f(x, activity(x, at(x, -1), at(x, 1), at(x, -2), at(x, 2)));
 }
 
 template <class U, class F>
@@ -175,65 +184,111 @@ void for_each_lane(const U* z, const lane_layout& l, F&& f) {
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
             const U* row = z + (p * l.rows + y) * l.cols;
-            row_activities<U>(y > 0 ? row - l.cols : nullptr, l.cols,
+            row_activities<U>(y > 0 ? row - l.cols : nullptr, y > 1 ? row - 2 * l.cols : nullptr, l.cols,
                               [&](std::uint64_t x, std::uint64_t q) { f(row[x], q); });
         }
 }
 
 constexpr std::uint32_t small_activity = 4096;
 
-// The rANS states (symbol k uses state k mod 4) and their 16-bit word input.
-class rans_decoder {
-public:
-    rans_decoder(const std::uint32_t* table, const std::uint8_t* ans, std::size_t size)
-        : table_(table), wp_(ans + 16), wend_(ans + size) {
-        for (int i = 0; i < states; ++i) s_[i] = load_u32(ans + 4 * i);
-    }
+constexpr int rans_states = 4;
 
-    // Symbols for one row of contexts; four independent dependency chains. Members are copied to
-    // locals: stores to `symbols` could alias them and would keep them out of registers.
-    void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
-        std::uint32_t s0 = s_[0], s1 = s_[1], s2 = s_[2], s3 = s_[3];
-        const std::uint8_t* wp = wp_;
-        const std::uint8_t* const wend = wend_;
-        const std::uint32_t* const table = table_;
-        bool overrun = false;
-        for (std::uint64_t x = 0; x < W; ++x) {
-            const std::uint32_t e = table[std::uint32_t(ctx[x]) << prob_bits | (s0 & (prob_scale - 1))];
-            symbols[x] = std::uint8_t(e);
-            s0 = ((e >> 20) + 1) * (s0 >> prob_bits) + ((e >> 8) & (prob_scale - 1));
-            const bool renorm = s0 < state_low;
+// One rANS state with its own stream of 16-bit words: four of them decode independently, none
+// waiting on another's renormalization.
+struct rans_lane {
+    std::uint32_t s = 0;
+    const std::uint8_t* wp = nullptr;
+    const std::uint8_t* wend = nullptr;
+    bool overrun = false;
+
+    // Checked: reads no word past wend. Unchecked: the caller has made sure enough words remain.
+    template <bool Checked>
+    __attribute__((always_inline)) std::uint8_t next(const std::uint32_t* table, std::uint32_t ctx) {
+        const std::uint32_t e = table[ctx << prob_bits | (s & (prob_scale - 1))];
+        s = ((e >> 20) + 1) * (s >> prob_bits) + ((e >> 8) & (prob_scale - 1));
+        const bool renorm = s < state_low;
+        if (Checked) {
             const bool have = wend - wp >= 2;
             const std::uint32_t word = have ? std::uint32_t(wp[0]) | std::uint32_t(wp[1]) << 8 : 0;
             overrun |= renorm && !have;
-            s0 = renorm ? (s0 << 16 | word) : s0;
+            s = renorm ? (s << 16 | word) : s;
             wp += (renorm && have) ? 2 : 0;
-            const std::uint32_t t = s0;  // rotate: the next symbol uses the next state
-            s0 = s1, s1 = s2, s2 = s3, s3 = t;
+        } else {
+            std::uint16_t word;  // little-endian, like the format
+            std::memcpy(&word, wp, 2);
+            s = renorm ? (s << 16 | word) : s;
+            wp += renorm ? 2 : 0;
         }
-        s_[0] = s0, s_[1] = s1, s_[2] = s2, s_[3] = s3;
-        wp_ = wp;
-        overrun_ |= overrun;
+        return std::uint8_t(e);
+    }
+    std::uint64_t words_left() const { return std::uint64_t(wend - wp) / 2; }
+};
+
+// The four states; symbol k (in lane order) uses state k mod 4.
+class rans_decoder {
+public:
+    rans_decoder(const std::uint32_t* table, byte_reader& in) : table_(table) {
+        std::uint64_t words[rans_states];
+        for (auto& l : lanes_) l.s = in.u32("rANS states");
+        for (int i = 0; i + 1 < rans_states; ++i) words[i] = in.varint("rANS word counts");
+        const std::uint8_t* p = in.position();
+        std::uint64_t used = 0;
+        for (int i = 0; i + 1 < rans_states; ++i) {
+            if (words[i] > in.remaining() / 2 - used) fail(errc::corrupt, "rANS word count out of range");
+            used += words[i];
+        }
+        words[rans_states - 1] = in.remaining() / 2 - used;
+        if (in.remaining() % 2) fail(errc::corrupt, "rANS data has an odd size");
+        for (int i = 0; i < rans_states; ++i) {
+            lanes_[i].wp = p;
+            lanes_[i].wend = p += 2 * words[i];
+        }
+        in.take(in.remaining(), "rANS words");
+    }
+
+    // Symbols for one row of contexts.
+    void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
+        // A state renormalizes at most once a symbol: when every state has words for all of its
+        // symbols in this row, the row can skip the bounds checks.
+        bool room = true;
+        for (const auto& l : lanes_) room &= l.words_left() >= (W + 3) / 4;
+        if (room)
+            row_with<false>(ctx, symbols, W);
+        else
+            row_with<true>(ctx, symbols, W);
+    }
+
+    template <bool Checked>
+    void row_with(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
+        // Local copies, in the order this row uses them: stores to `symbols` could alias members.
+        rans_lane a = lanes_[phase_], b = lanes_[(phase_ + 1) % 4], c = lanes_[(phase_ + 2) % 4],
+                  d = lanes_[(phase_ + 3) % 4];
+        const std::uint32_t* const table = table_;
+        std::uint64_t x = 0;
+        for (; x + 4 <= W; x += 4) {
+            symbols[x] = a.next<Checked>(table, ctx[x]);
+            symbols[x + 1] = b.next<Checked>(table, ctx[x + 1]);
+            symbols[x + 2] = c.next<Checked>(table, ctx[x + 2]);
+            symbols[x + 3] = d.next<Checked>(table, ctx[x + 3]);
+        }
+        const std::uint64_t tail = W - x;
+        if (tail > 0) symbols[x] = a.next<Checked>(table, ctx[x]);
+        if (tail > 1) symbols[x + 1] = b.next<Checked>(table, ctx[x + 1]);
+        if (tail > 2) symbols[x + 2] = c.next<Checked>(table, ctx[x + 2]);
+        lanes_[phase_] = a, lanes_[(phase_ + 1) % 4] = b, lanes_[(phase_ + 2) % 4] = c, lanes_[(phase_ + 3) % 4] = d;
+        phase_ = unsigned((phase_ + W) % 4);
     }
 
     bool finished_cleanly() const {
-        bool ok = !overrun_ && wp_ == wend_;
-        for (int i = 0; i < states; ++i) ok &= s_[i] == state_low;
+        bool ok = true;
+        for (const auto& l : lanes_) ok &= !l.overrun && l.wp == l.wend && l.s == state_low;
         return ok;
     }
 
-    static constexpr int states = 4;
-
 private:
-    static std::uint32_t load_u32(const std::uint8_t* b) {
-        return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
-    }
-
     const std::uint32_t* table_;
-    const std::uint8_t* wp_;
-    const std::uint8_t* wend_;
-    std::uint32_t s_[states];
-    bool overrun_ = false;
+    rans_lane lanes_[rans_states];
+    unsigned phase_ = 0;  // which state decodes the next symbol
 };
 
 }  // namespace
@@ -302,27 +357,29 @@ void ans_encode(const U* z, const lane_layout& layout, int max_ctx, byte_writer&
         for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
     }
 
-    // rANS runs backwards over the lanes; symbol i uses state i mod 4.
-    std::vector<std::uint16_t> words;
-    words.reserve(std::size_t(n / 2 + 16));
-    std::uint32_t state[rans_decoder::states] = {state_low, state_low, state_low, state_low};
+    // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
+    std::vector<std::uint16_t> words[rans_states];
+    for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
+    std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
     for (std::uint64_t i = n; i-- > 0;) {
         const std::size_t k = std::size_t(ctx_map[buckets[std::size_t(i)]]) * alphabet + symbols[std::size_t(i)];
         const std::uint32_t f = freq[k];
-        std::uint32_t& x = state[i % rans_decoder::states];
+        std::uint32_t& x = state[i % rans_states];
         const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
         if (x >= x_max) {
-            words.push_back(std::uint16_t(x));
+            words[i % rans_states].push_back(std::uint16_t(x));
             x >>= 16;
         }
         x = ((x / f) << prob_bits) + (x % f) + start[k];
     }
     byte_writer ans;
-    for (std::uint32_t s : state) ans.u32(s);
-    for (auto it = words.rbegin(); it != words.rend(); ++it) {
-        ans.u8(std::uint8_t(*it));
-        ans.u8(std::uint8_t(*it >> 8));
-    }
+    for (std::uint32_t st : state) ans.u32(st);
+    for (int i = 0; i + 1 < rans_states; ++i) ans.varint(words[i].size());
+    for (const auto& w : words)
+        for (auto it = w.rbegin(); it != w.rend(); ++it) {
+            ans.u8(std::uint8_t(*it));
+            ans.u8(std::uint8_t(*it >> 8));
+        }
     out.varint(ans.bytes.size());
     out.append(ans.bytes.data(), ans.bytes.size());
     const std::vector<std::uint8_t> raw = extra.finish();
@@ -365,9 +422,9 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
             for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
     }
     const std::uint64_t ans_size = in.varint("rANS size");
-    if (ans_size < 4 * rans_decoder::states || ans_size > in.remaining() || ans_size % 2)
-        fail(errc::corrupt, "rANS stream size is invalid");
-    rans_decoder rans(table.data(), in.take(std::size_t(ans_size), "rANS stream"), std::size_t(ans_size));
+    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
+    byte_reader ans_in(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
+    rans_decoder rans(table.data(), ans_in);
     const std::size_t extra_size = in.remaining();
     bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
 
@@ -382,14 +439,15 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
 
     // Row by row: contexts from the residuals above, symbols, residuals, then lanes.
     const std::uint64_t W = layout.cols;
-    std::vector<U> residuals(static_cast<std::size_t>(2 * W));
+    std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
     std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
     with_predictor<U>(p, [&](auto P) {
         for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
             for (std::uint64_t y = 0; y < layout.rows; ++y) {
-                U* z = residuals.data() + (y & 1) * W;
-                const U* z_up = y > 0 ? residuals.data() + ((y + 1) & 1) * W : nullptr;
-                row_activities<U>(z_up, W, [&](std::uint64_t i, std::uint64_t q) {
+                U* z = residuals.data() + (y % 3) * W;
+                const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
+                const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
+                row_activities<U>(z_up, z_upup, W, [&](std::uint64_t i, std::uint64_t q) {
                     ctx[i] = q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
                 });
                 rans.row(ctx.data(), symbols.data(), W);

@@ -19,20 +19,19 @@ template <class U>
 void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
     std::vector<U> z(static_cast<std::size_t>(n));
+    // Level 1 keeps to predictors whose inverse is a prefix sum or less (fast to decode); levels 2
+    // and 4 also try the serial ones. Each level keeps the candidate whose residuals code smallest.
+    static constexpr predictor fast[] = {predictor::gradient, predictor::left, predictor::up, predictor::none};
+    static constexpr predictor quick[] = {predictor::med, predictor::gradient, predictor::med_mix};
+    static constexpr predictor all[] = {predictor::med,       predictor::med_mix, predictor::plane_avg,
+                                        predictor::soft_grad, predictor::gradient, predictor::average,
+                                        predictor::left,      predictor::up,       predictor::none};
     predictor chosen = predictor::gradient;
     method m = level == 0 ? method::bitpack : method::ans;
-    int max_contexts = 16;
-    if (level == 1) {
-        chosen = predictor::med;
-        max_contexts = 6;
-    } else if (level >= 2) {
-        // Try the predictors and keep the one whose residuals code smallest.
-        max_contexts = level == 2 ? 10 : 16;
-        const predictor quick[] = {predictor::med, predictor::gradient, predictor::average};
-        const predictor all[] = {predictor::med,  predictor::gradient, predictor::average,
-                                 predictor::left, predictor::up,       predictor::none};
-        const predictor* first = level == 2 ? quick : all;
-        const int candidates = level == 2 ? 3 : 6;
+    const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
+    if (level >= 1) {
+        const predictor* first = level == 1 ? fast : level == 2 ? quick : all;
+        const int candidates = level == 1 ? 4 : level == 2 ? 3 : 9;
         double best = -1;
         for (int k = 0; k < candidates; ++k) {
             residuals<U>(first[k], x, z.data(), layout);

@@ -2,6 +2,7 @@
 // difference between a lane and its prediction, zigzag-mapped so small magnitudes are small numbers.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -10,8 +11,18 @@
 namespace byte2bit {
 namespace detail {
 
-enum class predictor : std::uint8_t { none = 0, left = 1, up = 2, gradient = 3, med = 4, average = 5 };
-constexpr int predictor_count = 6;
+enum class predictor : std::uint8_t {
+    none = 0, left = 1, up = 2, gradient = 3, med = 4, average = 5,
+    med_mix = 6,    // (med + (left + up-right) / 2) / 2
+    plane_avg = 7,  // (left + up + up-right + gradient) / 4
+    soft_grad = 8,  // (3 left + 3 up - 2 up-left) / 4
+};
+constexpr int predictor_count = 9;
+
+// Predictors that read the up-right neighbour (d); at a row's last lane it is taken as up (b).
+constexpr bool uses_up_right(predictor p) {
+    return p == predictor::med_mix || p == predictor::plane_avg;
+}
 
 template <class U>
 inline U zigzag(U d) {
@@ -23,18 +34,39 @@ inline U unzigzag(U z) {
     return U(U(z >> 1) ^ U(U(0) - U(z & 1)));
 }
 
-// a = left, b = up, c = up-left. Only used inside a plane, away from its first row and column.
+// a = left, b = up, c = up-left, d = up-right. Only used inside a plane, away from its first row
+// and column. Predictors that mix values compute in a wider type and clamp to the lane range, so
+// that signed data (lanes near 2^(B-1)) never wraps around.
+template <class U>
+using wide_t = typename std::conditional<sizeof(U) < 8, std::int64_t, __int128>::type;
+
+template <class U>
+inline U clamp_lane(wide_t<U> v) {
+    const wide_t<U> top = wide_t<U>(U(~U(0)));
+    return U(v < 0 ? 0 : v > top ? top : v);
+}
+
+template <class U>
+inline U median_predict(U a, U b, U c) {
+    using W = wide_t<U>;
+    const W ia = a, ib = b, g = ia + ib - W(c);  // the median of a, b and a + b - c, branch-free
+    const W mn = ia < ib ? ia : ib, mx = ia < ib ? ib : ia;
+    return U(g < mn ? mn : g > mx ? mx : g);
+}
+
 template <predictor P, class U>
-inline U predict_interior(U a, U b, U c) {
+inline U predict_interior(U a, U b, U c, U d) {
+    using W = wide_t<U>;
     if constexpr (P == predictor::none) return 0;
     if constexpr (P == predictor::left) return a;
     if constexpr (P == predictor::up) return b;
     if constexpr (P == predictor::gradient) return U(a + b - c);
-    if constexpr (P == predictor::med) {
-        const U mx = a > b ? a : b, mn = a > b ? b : a;
-        return c >= mx ? mn : c <= mn ? mx : U(a + b - c);
-    }
+    if constexpr (P == predictor::med) return median_predict(a, b, c);
     if constexpr (P == predictor::average) return U((a >> 1) + (b >> 1) + (a & b & 1));
+    if constexpr (P == predictor::med_mix)
+        return U((2 * W(median_predict(a, b, c)) + W(a) + W(d)) >> 2);
+    if constexpr (P == predictor::plane_avg) return clamp_lane<U>((2 * W(a) + 2 * W(b) - W(c) + W(d)) >> 2);
+    if constexpr (P == predictor::soft_grad) return clamp_lane<U>((3 * W(a) + 3 * W(b) - 2 * W(c) + 2) >> 2);
 }
 
 // The first row predicts from the left, the first column from above, the first lane is 0.
@@ -58,8 +90,10 @@ void make_residuals(const U* x, U* z, const lane_layout& l) {
                 continue;
             }
             out[0] = zigzag<U>(U(row[0] - up[0]));
-            for (std::uint64_t i = 1; i < W; ++i)
-                out[i] = zigzag<U>(U(row[i] - predict_interior<P, U>(row[i - 1], up[i], up[i - 1])));
+            for (std::uint64_t i = 1; i < W; ++i) {
+                const U d = i + 1 < W ? up[i + 1] : up[i];
+                out[i] = zigzag<U>(U(row[i] - predict_interior<P, U>(row[i - 1], up[i], up[i - 1], d)));
+            }
         }
     }
 }
@@ -87,8 +121,14 @@ inline void undo_row(U* row, const U* z, const U* up, std::uint64_t W) {
         for (std::uint64_t i = 1; i < W; ++i) row[i] = acc = U(acc + row[i]);
         return;
     }
-    for (std::uint64_t i = 1; i < W; ++i)
-        row[i] = acc = U(unzigzag<U>(z[i]) + predict_interior<P, U>(acc, up[i], up[i - 1]));
+    if (!uses_up_right(P)) {
+        for (std::uint64_t i = 1; i < W; ++i)
+            row[i] = acc = U(unzigzag<U>(z[i]) + predict_interior<P, U>(acc, up[i], up[i - 1], up[i]));
+        return;
+    }
+    for (std::uint64_t i = 1; i + 1 < W; ++i)
+        row[i] = acc = U(unzigzag<U>(z[i]) + predict_interior<P, U>(acc, up[i], up[i - 1], up[i + 1]));
+    if (W > 1) row[W - 1] = U(unzigzag<U>(z[W - 1]) + predict_interior<P, U>(acc, up[W - 1], up[W - 2], up[W - 1]));
 }
 
 // Inverse of make_residuals over all lanes, in place: on entry `xz` holds residuals, on exit lanes.
@@ -112,6 +152,9 @@ void with_predictor(predictor p, F&& f) {
         case predictor::gradient: f(std::integral_constant<predictor, predictor::gradient>{}); break;
         case predictor::med: f(std::integral_constant<predictor, predictor::med>{}); break;
         case predictor::average: f(std::integral_constant<predictor, predictor::average>{}); break;
+        case predictor::med_mix: f(std::integral_constant<predictor, predictor::med_mix>{}); break;
+        case predictor::plane_avg: f(std::integral_constant<predictor, predictor::plane_avg>{}); break;
+        case predictor::soft_grad: f(std::integral_constant<predictor, predictor::soft_grad>{}); break;
     }
 }
 
