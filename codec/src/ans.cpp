@@ -433,8 +433,8 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
     std::uint64_t base[alphabet];
     std::uint8_t nbits[alphabet];
     for (int s = 0; s < alphabet; ++s) {
-        nbits[s] = std::uint8_t(s < 16 ? 0 : (s - 16) / 4 + 2);
-        base[s] = s < 16 ? std::uint64_t(s) : std::uint64_t(4 | ((s - 16) & 3)) << nbits[s];
+        nbits[s] = std::uint8_t(token_extra_bits(s));
+        base[s] = detokenize(s, 0);
     }
 
     // Row by row: contexts from the residuals above, symbols, residuals, then lanes.

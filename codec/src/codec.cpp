@@ -1,11 +1,14 @@
 // encode / decode / inspect: the stream as a whole, and what each level spends its effort on.
+#include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "byte2bit/byte2bit.hpp"
 #include "entropy.hpp"
 #include "header.hpp"
 #include "lanes.hpp"
+#include "lattice.hpp"
 #include "predict.hpp"
 
 namespace byte2bit {
@@ -90,6 +93,49 @@ header decoded_header(const void* stream, std::size_t size) {
     return read_header(static_cast<const std::uint8_t*>(stream), size);
 }
 
+void write_lanes_block(const encoder_lanes& lanes, int level, byte_writer& out) {
+    with_lanes(lanes.layout.bits, [&](auto zero) {
+        using U = decltype(zero);
+        encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, level, out);
+    });
+}
+
+// Reads one lanes block. Decodes into `target` when given (the output buffer, in place), else into
+// `scratch`; returns the lanes and their width. `natural` demands the dtype's own lane width.
+std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h, bool natural, std::uint8_t* target,
+                                               std::vector<std::uint8_t>& scratch) {
+    const int bits = in.u8("lanes block");
+    const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block");
+    if (in.u8("lanes block") != 0) fail(errc::corrupt, "reserved lanes byte is not zero");
+    if (m > 2) fail(errc::corrupt, "unknown coding method " + std::to_string(m));
+    if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
+    if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
+    with_lanes(bits, [](auto) {});  // validates the width before anything is allocated
+    const lane_layout layout = make_layout(h, bits);
+    std::uint8_t* lanes = target;
+    if (lanes == nullptr) {
+        scratch.resize(layout.bytes());
+        lanes = scratch.data();
+    }
+    with_lanes(bits, [&](auto zero) {
+        using U = decltype(zero);
+        decode_lanes<U>(in, method(m), predictor(p), reinterpret_cast<U*>(lanes), layout);
+    });
+    return {lanes, bits};
+}
+
+void write_f64(byte_writer& w, double v) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    w.u64(bits);
+}
+double read_f64(byte_reader& r, const char* what) {
+    const std::uint64_t bits = r.u64(what);
+    double v;
+    std::memcpy(&v, &bits, 8);
+    return v;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -120,15 +166,29 @@ std::vector<std::uint8_t> encode(const void* data, std::size_t nbytes, dtype typ
                                         std::to_string(h.raw_size));
     if (nbytes && data == nullptr) fail(errc::invalid_argument, "input pointer is null");
 
+    const auto* input = static_cast<const std::uint8_t*>(data);
     byte_writer payload;
-    encoder_lanes lanes = to_lanes(static_cast<const std::uint8_t*>(data), h);
+    const encoder_lanes lanes = to_lanes(input, h);
     if (h.integerized()) payload.append(lanes.exceptions.bytes.data(), lanes.exceptions.bytes.size());
     // Integerized lanes are already exact integers, so level 1 there means full lossless effort.
-    const int lane_level = h.quantized() ? 4 : h.level;
-    with_lanes(lanes.layout.bits, [&](auto zero) {
-        using U = decltype(zero);
-        encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, lane_level, payload);
-    });
+    write_lanes_block(lanes, h.quantized() ? 4 : h.level, payload);
+    // Floats on a lattice (offset + q * step) may code far smaller as integers: try, keep the smaller.
+    if (h.level >= 1 && !h.integerized() && (is_float(h.type) || is_complex(h.type))) {
+        if (const auto l = find_lattice(input, h)) {
+            const lattice_lanes ll = to_lattice_lanes(input, h, *l);
+            byte_writer q, alt;
+            write_lanes_block(ll.q, h.level, q);
+            write_f64(alt, l->offset);
+            write_f64(alt, l->step);
+            alt.varint(q.bytes.size());
+            alt.append(q.bytes.data(), q.bytes.size());
+            write_lanes_block(ll.correction, h.level, alt);
+            if (alt.bytes.size() < payload.bytes.size()) {
+                payload = std::move(alt);
+                h.flags |= flag_lattice;
+            }
+        }
+    }
     h.payload_size = payload.bytes.size();
     byte_writer out;
     write_header(out, h);
@@ -174,28 +234,27 @@ void decode(const void* stream, std::size_t size, void* out, std::size_t out_siz
         fail(errc::checksum_mismatch, "checksum mismatch: the stream is corrupt");
 
     byte_reader in(bytes + h.size, std::size_t(h.payload_size));
-    std::vector<exception_value> exceptions;
-    if (h.integerized()) exceptions = read_exceptions(in, h);
-    const int bits = in.u8("lanes block");
-    const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block");
-    if (in.u8("lanes block") != 0) fail(errc::corrupt, "reserved lanes byte is not zero");
-    if (m > 2) fail(errc::corrupt, "unknown coding method " + std::to_string(m));
-    if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
-    if (!h.integerized() && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
-    const lane_layout layout = make_layout(h, bits == 8 || bits == 16 || bits == 32 || bits == 64 ? bits : 8);
     auto* dst = static_cast<std::uint8_t*>(out);
     std::vector<std::uint8_t> scratch;
-    std::uint8_t* lanes = dst;
-    if (!lanes_in_place(h, dst)) {
-        with_lanes(bits, [](auto) {});  // validates the width before allocating
-        scratch.resize(layout.bytes());
-        lanes = scratch.data();
+    if (h.lattice()) {
+        lattice l;
+        l.offset = read_f64(in, "lattice");
+        l.step = read_f64(in, "lattice");
+        if (!std::isfinite(l.offset) || !(l.step > 0) || !std::isfinite(l.step))
+            fail(errc::corrupt, "lattice offset or step is invalid");
+        const std::uint64_t q_size = in.varint("lattice");
+        if (q_size > in.remaining()) fail(errc::truncated, "stream truncated in lattice integers");
+        byte_reader q_in(in.take(std::size_t(q_size), "lattice integers"), std::size_t(q_size));
+        std::vector<std::uint8_t> q_scratch;
+        const auto q = read_lanes_block(q_in, h, false, nullptr, q_scratch);
+        const auto correction = read_lanes_block(in, h, true, nullptr, scratch);
+        from_lattice_lanes(q.first, q.second, correction.first, h, l, dst);
+        return;
     }
-    with_lanes(bits, [&](auto zero) {
-        using U = decltype(zero);
-        decode_lanes<U>(in, method(m), predictor(p), reinterpret_cast<U*>(lanes), layout);
-    });
-    from_lanes(lanes, layout, h, exceptions, dst);
+    std::vector<exception_value> exceptions;
+    if (h.integerized()) exceptions = read_exceptions(in, h);
+    const auto lanes = read_lanes_block(in, h, !h.integerized(), lanes_in_place(h, dst) ? dst : nullptr, scratch);
+    from_lanes(lanes.first, make_layout(h, lanes.second), h, exceptions, dst);
 }
 
 }  // namespace byte2bit

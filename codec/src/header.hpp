@@ -18,7 +18,7 @@ constexpr std::uint32_t max_item_size = 1u << 20;     // longest fixed-size byte
 constexpr std::uint64_t max_raw_size = 1ull << 40;    // 1 TiB per stream
 constexpr int max_decimal_digits = 18;
 
-enum flag_bits : std::uint8_t { flag_quantized = 1, flag_decimal = 2 };
+enum flag_bits : std::uint8_t { flag_quantized = 1, flag_decimal = 2, flag_lattice = 4 };
 
 struct header {
     int version = format_version;
@@ -39,6 +39,7 @@ struct header {
 
     bool quantized() const { return flags & flag_quantized; }
     bool decimal() const { return flags & flag_decimal; }
+    bool lattice() const { return flags & flag_lattice; }
     bool integerized() const { return flags & (flag_quantized | flag_decimal); }
 };
 

@@ -30,6 +30,10 @@ def cases():
     yield "bool_mask_level0", rng.random((20, 33)) > 0.7, dict(compression_level=0)
     yield "uint64_extremes", np.array([0, 2**64 - 1, 2**63, 1, 2**32], dtype=np.uint64), {}
     yield "float16_level4", np.linspace(-3, 3, 101).astype(np.float16), {}
+    packed = np.cumsum(rng.integers(-4, 5, (24, 30)), axis=1)
+    sst = (273.15 + packed * 0.01).astype(np.float32)
+    sst[2, 3:9] = np.nan
+    yield "float32_lattice_level2", sst, dict(compression_level=2)
 
 
 def main():

@@ -136,3 +136,30 @@ def test_inspect_stream_reports_facts():
     assert info["dtype"] == "uint16" and info["shape"] == (20, 30) and info["level"] == 2
     assert info["raw_size"] == a.nbytes and info["stored_size"] == len(s)
     assert info["checksum_ok"] is True and info["format_version"] == byte2bit.FORMAT_VERSION
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "complex64"])
+@pytest.mark.parametrize("level", [1, 2, 4])
+def test_lattice_floats_bit_exact_and_smaller(dtype, level):
+    """CF-packed fields unpacked to floats (offset + q * step) are stored as integers, exactly."""
+    rng = np.random.default_rng(7)
+    q = np.cumsum(rng.integers(-3, 4, (180, 200)), axis=1) * 5 + rng.integers(0, 2, (180, 200))
+    step, offset = (0.0123, 7.5) if dtype != "float16" else (0.25, 3.0)
+    real = (offset + q * step).astype(np.float32 if dtype == "complex64" else dtype)
+    a = (real + 1j * real[::-1]).astype(dtype) if dtype == "complex64" else real
+    a.reshape(-1)[[5, 999, 4000]] = np.nan  # masked points stay exactly as they are
+    s = encode_array(a, level)
+    assert_bit_exact(a, decode_array(s))
+    assert s[7] & 4, "lattice storage was not chosen"
+    noisy = a + rng.normal(0, 1e-3, a.shape).astype(a.dtype)  # not on any lattice: still exact
+    assert_bit_exact(noisy, decode_array(encode_array(noisy, level)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(q=hnp.arrays(np.int32, hnp.array_shapes(min_dims=1, max_dims=2, min_side=4, max_side=40),
+                    elements=st.integers(-2000, 2000)),
+       step=st.floats(1e-6, 1e6), offset=st.floats(-1e6, 1e6), dtype=st.sampled_from(["float32", "float64"]))
+def test_lattice_round_trip_property(q, step, offset, dtype):
+    a = (offset + q.astype(np.float64) * step).astype(dtype)
+    for level in (1, 4):
+        assert_bit_exact(a, decode_array(encode_array(a, level)))
