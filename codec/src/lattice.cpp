@@ -91,8 +91,12 @@ std::optional<lattice> find_lattice(const std::uint8_t* input, const header& h) 
         }
         if (skk > 0) step = sdk / skk;
     }
-    const auto [lo_it, hi_it] = std::minmax_element(values.begin(), values.end());
-    const double lo = *lo_it, hi = *hi_it;
+    // The range of the bulk of the values: a few outliers (fill values) must not spoil the fit;
+    // they are kept exactly through their corrections.
+    std::sort(values.begin(), values.end());
+    const double lo = values[values.size() / 100], hi = values[values.size() - 1 - values.size() / 100];
+    values.erase(std::upper_bound(values.begin(), values.end(), hi), values.end());
+    values.erase(values.begin(), std::lower_bound(values.begin(), values.end(), lo));
     if (!(step > 0) || !std::isfinite(step) || !std::isfinite(hi - lo) || (hi - lo) / step > 2147483648.0)
         return std::nullopt;
     // Then a least-squares line through (q, value) over the whole range recovers the lattice the

@@ -126,6 +126,30 @@ void test_decimal() {
     CHECK(std::memcmp(x.data(), y.data(), x.size() * 8) == 0);  // bit-exact, -0.0 and NaN included
 }
 
+// Floats on offset + q * step take the lattice form (flag bit 2) and still come back bit-exact.
+void test_lattice() {
+    std::mt19937 rng(3);
+    std::vector<float> x(120 * 90);
+    int q = 0;
+    for (auto& v : x) {
+        q += int(rng() % 9) - 4;
+        v = float(273.15 + q * 0.01);
+    }
+    x[17] = NAN;
+    x[18] = -INFINITY;
+    x[19] = 1e30f;  // off the lattice's range: kept through its correction
+    for (int level : {1, 2, 4}) {
+        byte2bit::encode_options o;
+        o.level = level;
+        const auto s = byte2bit::encode(x.data(), x.size() * 4, dtype::float32, 0, {120, 90}, o);
+        CHECK((s[7] & 4) != 0);
+        std::vector<float> y(x.size());
+        byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 4);
+        CHECK(std::memcmp(x.data(), y.data(), x.size() * 4) == 0);
+        CHECK(s.size() < x.size() * 4 / 3);
+    }
+}
+
 void test_damage() {
     std::vector<std::uint16_t> x(64 * 64);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(i * 7 % 1000);
@@ -193,6 +217,7 @@ int main() {
     test_round_trips();
     test_quantized();
     test_decimal();
+    test_lattice();
     test_damage();
     std::printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
