@@ -109,6 +109,7 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     if (in.u8("lanes block") != 0) fail(errc::corrupt, "reserved lanes byte is not zero");
     if (m > 2) fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
+    if (m == std::uint8_t(method::stored) && p != 0) fail(errc::corrupt, "stored lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
     with_lanes(bits, [](auto) {});  // validates the width before anything is allocated
     const lane_layout layout = make_layout(h, bits);
