@@ -77,24 +77,13 @@ void decode_lanes(byte_reader& in, method m, predictor p, U* lanes, const lane_l
     }
 }
 
-template <class F>
-void with_lanes(int bits, F&& f) {
-    switch (bits) {
-        case 8: f(std::uint8_t{}); break;
-        case 16: f(std::uint16_t{}); break;
-        case 32: f(std::uint32_t{}); break;
-        case 64: f(std::uint64_t{}); break;
-        default: fail(errc::corrupt, "lane width " + std::to_string(bits) + " is invalid");
-    }
-}
-
 header decoded_header(const void* stream, std::size_t size) {
     if (stream == nullptr && size) fail(errc::invalid_argument, "stream pointer is null");
     return read_header(static_cast<const std::uint8_t*>(stream), size);
 }
 
 void write_lanes_block(const encoder_lanes& lanes, int level, byte_writer& out) {
-    with_lanes(lanes.layout.bits, [&](auto zero) {
+    with_lane_type(lanes.layout.bits, [&](auto zero) {
         using U = decltype(zero);
         encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, level, out);
     });
@@ -111,14 +100,14 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
     if (m == std::uint8_t(method::stored) && p != 0) fail(errc::corrupt, "stored lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
-    with_lanes(bits, [](auto) {});  // validates the width before anything is allocated
+    with_lane_type(bits, [](auto) {});  // validates the width before anything is allocated
     const lane_layout layout = make_layout(h, bits);
     std::uint8_t* lanes = target;
     if (lanes == nullptr) {
         scratch.resize(layout.bytes());
         lanes = scratch.data();
     }
-    with_lanes(bits, [&](auto zero) {
+    with_lane_type(bits, [&](auto zero) {
         using U = decltype(zero);
         decode_lanes<U>(in, method(m), predictor(p), reinterpret_cast<U*>(lanes), layout);
     });

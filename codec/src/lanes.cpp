@@ -20,17 +20,6 @@ double integer_to_value(std::int64_t q, const header& h) {
     return double(q) / pow10_table[h.decimal_digits];
 }
 
-// Applies f(U* lanes) with U the unsigned type of `bits`.
-template <class F>
-void with_lane_type(int bits, F&& f) {
-    switch (bits) {
-        case 8: f(std::uint8_t{}); break;
-        case 16: f(std::uint16_t{}); break;
-        case 32: f(std::uint32_t{}); break;
-        default: f(std::uint64_t{}); break;
-    }
-}
-
 bool is_signed_int(dtype t) {
     return t == dtype::int8 || t == dtype::int16 || t == dtype::int32 || t == dtype::int64;
 }

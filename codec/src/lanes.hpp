@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "header.hpp"
@@ -18,6 +19,18 @@ struct lane_layout {
     std::uint64_t count() const { return planes * rows * cols; }
     std::size_t bytes() const { return std::size_t(count() * std::uint64_t(bits / 8)); }
 };
+
+// Calls f(U{}) with U the unsigned integer of `bits` (8, 16, 32 or 64); any other width is corrupt.
+template <class F>
+void with_lane_type(int bits, F&& f) {
+    switch (bits) {
+        case 8: f(std::uint8_t{}); break;
+        case 16: f(std::uint16_t{}); break;
+        case 32: f(std::uint32_t{}); break;
+        case 64: f(std::uint64_t{}); break;
+        default: fail(errc::corrupt, "lane width " + std::to_string(bits) + " is invalid");
+    }
+}
 
 // Lane width of a stream that is not quantized or decimal.
 int natural_lane_bits(const header& h);

@@ -33,16 +33,6 @@ std::uint64_t point_bits(std::int64_t q, const lattice& l, std::size_t size) {
 
 std::uint64_t mask_of(std::size_t size) { return size == 8 ? ~std::uint64_t(0) : (std::uint64_t(1) << (8 * size)) - 1; }
 
-template <class F>
-void with_width(int bits, F&& f) {
-    switch (bits) {
-        case 8: f(std::uint8_t{}); break;
-        case 16: f(std::uint16_t{}); break;
-        case 32: f(std::uint32_t{}); break;
-        default: f(std::uint64_t{}); break;
-    }
-}
-
 }  // namespace
 
 std::optional<lattice> find_lattice(const std::uint8_t* input, const header& h) {
@@ -151,7 +141,7 @@ lattice_lanes to_lattice_lanes(const std::uint8_t* input, const header& h, const
     }
     out.q.layout = make_layout(h, bits);
     out.q.owned.resize(out.q.layout.bytes());
-    with_width(bits, [&](auto zero) {
+    with_lane_type(bits, [&](auto zero) {
         using U = decltype(zero);
         U* dst = reinterpret_cast<U*>(out.q.owned.data());
         for (std::uint64_t j = 0; j < total; ++j) dst[j] = U(std::uint64_t(q[j])) ^ top_bit<U>();
@@ -170,7 +160,7 @@ void from_lattice_lanes(const std::uint8_t* q, int q_bits, const std::uint8_t* c
     const int ncomp = components(h);
     const std::uint64_t n = h.count, total = n * std::uint64_t(ncomp);
     const std::uint64_t mask = mask_of(cs);
-    with_width(q_bits, [&](auto zero) {
+    with_lane_type(q_bits, [&](auto zero) {
         using U = decltype(zero);
         using S = typename std::make_signed<U>::type;
         const U* in = reinterpret_cast<const U*>(q);

@@ -107,12 +107,6 @@ def _replace(tmp: str, path: str) -> None:
         os.replace(tmp, path)
 
 
-def _form_for(path: str, form: str | None) -> str:
-    if form is not None:
-        return form
-    return "directory" if _is_directory_form(os.fspath(path)) else "zip"
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing arrays
 

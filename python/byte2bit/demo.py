@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"Sentinel-2 L1C tile T18SVG 2016-01-12 from {scene}\n")
-    header = (f"| band | size | raw MB | GeoTIFF DEFLATE MB | GeoTIFF ZSTD MB | .b2b MB | .b2b vs ZSTD | "
-              f".b2b write s | .b2b read s | GeoTIFF ZSTD read s | verified |")
+    header = ("| band | size | raw MB | GeoTIFF DEFLATE MB | GeoTIFF ZSTD MB | .b2b MB | .b2b vs ZSTD | "
+              ".b2b write s | .b2b read s | GeoTIFF ZSTD read s | verified |")
     print(header)
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|")
     totals = np.zeros(6)
