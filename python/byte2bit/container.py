@@ -87,7 +87,10 @@ def _atomic_store(path: str, form: str):
         _replace(tmp, path)
     except BaseException:
         store.close()
-        shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else _unlink(tmp)
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _unlink(tmp)
         raise
 
 
@@ -248,8 +251,7 @@ class Archive(Mapping):
         self._stack = contextlib.ExitStack()
         store = self._stack.enter_context(_open_store(self.path))
         self._root = zarr.open_group(store=store, mode="r")
-        self._names = sorted(name for name, _ in self._root.arrays()) + sorted(
-            f"{gname}/{name}" for gname, g in self._root.groups() for name in _array_names(g))
+        self._names = sorted(_array_names(self._root))
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._names:
