@@ -1,0 +1,555 @@
+// Writing: CreateCopy (gdal_translate -of B2B, byte2bit.transform) into a temporary name beside the
+// target, renamed into place only when everything is written.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "cpl_string.h"
+#include "gdal_utils.h"
+
+#include "b2b_driver.hpp"
+#include "b2b_layout.hpp"
+
+namespace b2b_gdal {
+namespace {
+
+struct settings {
+    byte2bit::encode_options codec;
+    bool zip = true;
+    bool cog_layout = true;
+    bool overviews = true;
+    std::string resampling;  // empty: per band default
+    int block_x = 0, block_y = 0;  // 0: not given
+    int threads = 1;
+};
+
+bool error(const char* fmt, const std::string& a = "", const std::string& b = "") {
+    CPLError(CE_Failure, CPLE_AppDefined, "B2B: %s", CPLSPrintf(fmt, a.c_str(), b.c_str()));
+    return false;
+}
+
+bool parse_settings(CSLConstList options, settings& s) {
+    const char* level = CSLFetchNameValueDef(options, "LEVEL", "4");
+    s.codec.level = atoi(level);
+    if (!(EQUAL(level, "0") || EQUAL(level, "1") || EQUAL(level, "2") || EQUAL(level, "4")))
+        return error("LEVEL=%s: choose 0, 1, 2 or 4", level);
+    const char* q = CSLFetchNameValueDef(options, "QUANTIZE_SCALE", "0");
+    char* end = nullptr;
+    s.codec.quantize_scale = CPLStrtod(q, &end);
+    if (end == q || *end || !std::isfinite(s.codec.quantize_scale) || s.codec.quantize_scale < 0)
+        return error("QUANTIZE_SCALE=%s: give 0 (lossless) or a positive number", q);
+    const char* format = CSLFetchNameValueDef(options, "FORMAT", "ZIP");
+    if (!EQUAL(format, "ZIP") && !EQUAL(format, "DIRECTORY")) return error("FORMAT=%s: choose ZIP or DIRECTORY", format);
+    s.zip = EQUAL(format, "ZIP");
+    s.cog_layout = CPLTestBool(CSLFetchNameValueDef(options, "COG_LAYOUT", "YES"));
+    const char* ov = CSLFetchNameValueDef(options, "OVERVIEWS", "AUTO");
+    if (!EQUAL(ov, "AUTO") && !EQUAL(ov, "NONE")) return error("OVERVIEWS=%s: choose AUTO or NONE", ov);
+    s.overviews = EQUAL(ov, "AUTO");
+    s.resampling = CSLFetchNameValueDef(options, "OVERVIEW_RESAMPLING", "");
+    for (const char* name : {"BLOCKSIZE", "BLOCKXSIZE", "BLOCKYSIZE"}) {
+        const char* v = CSLFetchNameValue(options, name);
+        if (!v) continue;
+        const int n = atoi(v);
+        if (n < min_block_size || n > max_block_size)
+            return error("%s: the block size must be 16 to 8192 pixels", std::string(name) + "=" + v);
+        if (EQUAL(name, "BLOCKSIZE")) s.block_x = s.block_y = n;
+        else if (EQUAL(name, "BLOCKXSIZE")) s.block_x = n;
+        else s.block_y = n;
+    }
+    if ((s.block_x == 0) != (s.block_y == 0)) s.block_x = s.block_y = std::max(s.block_x, s.block_y);
+    s.threads = configured_threads(options);
+    return true;
+}
+
+std::string wkt2(const OGRSpatialReference* srs) {
+    if (!srs || srs->IsEmpty()) return "";
+    char* wkt = nullptr;
+    const char* const opts[] = {"FORMAT=WKT2_2019", nullptr};
+    srs->exportToWkt(&wkt, opts);
+    std::string s = wkt ? wkt : "";
+    CPLFree(wkt);
+    return s;
+}
+
+// Metadata domains worth keeping; IMAGE_STRUCTURE describes the source's encoding, not the data.
+CPLJSONArray metadata_json(GDALMajorObject& obj, bool is_raster) {
+    CPLJSONArray domains;
+    CPLStringList names(obj.GetMetadataDomainList());
+    if (names.FindString("") < 0) names.InsertString(0, "");
+    for (int i = 0; i < names.size(); ++i) {
+        const std::string d = names[i];
+        if (d == "IMAGE_STRUCTURE" || d == "DERIVED_SUBDATASETS" || (is_raster && d == "SUBDATASETS")) continue;
+        char** md = obj.GetMetadata(d.c_str());
+        if (!md || !*md) continue;
+        CPLJSONObject o;
+        o.Add("domain", d);
+        if (STARTS_WITH(d.c_str(), "xml:")) o.Add("xml", std::string(md[0]));
+        else o.Add("items", string_pairs(md));
+        domains.Add(o);
+    }
+    return domains;
+}
+
+std::string nodata_text(GDALRasterBand* band, bool* has) {
+    int ok = FALSE;
+#if GDAL_VERSION_NUM >= 3050000
+    if (band->GetRasterDataType() == GDT_Int64) {
+        const auto v = band->GetNoDataValueAsInt64(&ok);
+        *has = ok;
+        return std::to_string(v);
+    }
+    if (band->GetRasterDataType() == GDT_UInt64) {
+        const auto v = band->GetNoDataValueAsUInt64(&ok);
+        *has = ok;
+        return std::to_string(v);
+    }
+#endif
+    const double v = band->GetNoDataValue(&ok);
+    *has = ok;
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    return CPLSPrintf("%.17g", v);
+}
+
+std::string array_json(const storage_type& t, int width, int height, int bx, int by, const settings& s,
+                       double quantize, const CPLJSONObject& attributes) {
+    CPLJSONObject a;
+    a.Add("zarr_format", 3);
+    a.Add("node_type", "array");
+    CPLJSONArray shape, chunks, dims;
+    if (t.planes) {
+        shape.Add(2);
+        chunks.Add(2);
+        dims.Add("part");
+    }
+    shape.Add(height);
+    shape.Add(width);
+    chunks.Add(by);
+    chunks.Add(bx);
+    dims.Add("y");
+    dims.Add("x");
+    a.Add("shape", shape);
+    a.Add("data_type", t.zarr);
+    CPLJSONObject grid, grid_conf;
+    grid.Add("name", "regular");
+    grid_conf.Add("chunk_shape", chunks);
+    grid.Add("configuration", grid_conf);
+    a.Add("chunk_grid", grid);
+    CPLJSONObject keys, keys_conf;
+    keys.Add("name", "default");
+    keys_conf.Add("separator", "/");
+    keys.Add("configuration", keys_conf);
+    a.Add("chunk_key_encoding", keys);
+    if (t.codec == byte2bit::dtype::complex64 || t.codec == byte2bit::dtype::complex128) {
+        CPLJSONArray zero;
+        zero.Add(0.0);
+        zero.Add(0.0);
+        a.Add("fill_value", zero);
+    } else if (t.codec == byte2bit::dtype::float32 || t.codec == byte2bit::dtype::float64) {
+        a.Add("fill_value", 0.0);
+    } else {
+        a.Add("fill_value", 0);
+    }
+    CPLJSONArray codecs;
+    CPLJSONObject codec, conf;
+    codec.Add("name", "byte2bit");
+    conf.Add("compression_level", quantize > 0 ? 1 : s.codec.level);
+    conf.Add("quantize_scale", quantize);
+    codec.Add("configuration", conf);
+    codecs.Add(codec);
+    a.Add("codecs", codecs);
+    a.Add("attributes", attributes);
+    a.Add("dimension_names", dims);
+    return a.Format(CPLJSONObject::PrettyFormat::Pretty);
+}
+
+std::string group_json(const CPLJSONObject& attributes) {
+    CPLJSONObject g;
+    g.Add("zarr_format", 3);
+    g.Add("node_type", "group");
+    g.Add("attributes", attributes);
+    return g.Format(CPLJSONObject::PrettyFormat::Pretty);
+}
+
+// Progress over several steps: each step gets a share of [0, 1]; a false return means cancelled.
+struct progress_span {
+    GDALProgressFunc fn;
+    void* data;
+    double start, size;
+    bool report(double fraction) const {
+        if (fn && !fn(start + size * std::min(1.0, fraction), nullptr, data)) {
+            CPLError(CE_Failure, CPLE_UserInterrupt, "B2B: cancelled");
+            return false;
+        }
+        return true;
+    }
+    progress_span part(double from, double len) const { return {fn, data, start + size * from, size * len}; }
+};
+
+// Encodes one band (any GDAL band: source, mask, or a computed overview) into array `key`,
+// strip by strip; the chunks of a strip are encoded in parallel and written in order.
+bool write_array(store_writer& out, GDALRasterBand* band, const std::string& key, const storage_type& t,
+                 int bx, int by, const settings& s, double quantize, const CPLJSONObject& attributes,
+                 const progress_span& progress) {
+    const int width = band->GetXSize(), height = band->GetYSize();
+    if (!out.put(key + "/zarr.json", array_json(t, width, height, bx, by, s, quantize, attributes)))
+        return error("cannot write %s/zarr.json", key);
+    const std::size_t item = std::size_t(t.item_bytes);
+    const int ncols = (width + bx - 1) / bx, nrows = (height + by - 1) / by;
+    std::vector<GByte> strip;
+    try {
+        strip.resize(std::size_t(width) * std::size_t(by) * item);
+    } catch (const std::bad_alloc&) {
+        return error("out of memory for a strip of %s", key);
+    }
+    byte2bit::encode_options opts = s.codec;
+    opts.quantize_scale = quantize;
+    if (quantize > 0) opts.level = 1;
+    std::vector<std::uint64_t> shape;
+    if (t.planes) shape.push_back(2);
+    shape.push_back(std::uint64_t(by));
+    shape.push_back(std::uint64_t(bx));
+    std::vector<std::vector<std::uint8_t>> streams(static_cast<std::size_t>(ncols));
+    for (int row = 0; row < nrows; ++row) {
+        const int y0 = row * by, rows = std::min(by, height - y0);
+        if (band->RasterIO(GF_Read, 0, y0, width, rows, strip.data(), width, rows, t.gdal, 0, 0, nullptr) != CE_None)
+            return error("cannot read rows %s of the source for %s", std::to_string(y0), key);
+        std::atomic<int> next{0};
+        std::mutex m;
+        std::string failure;
+        auto work = [&]() {
+            std::vector<GByte> chunk(std::size_t(bx) * by * item), planes;
+            for (int col; failure.empty() && (col = next++) < ncols;) {
+                const int x0 = col * bx, cols = std::min(bx, width - x0);
+                // Edge chunks are full size (Zarr's regular grid); replicating the last row and column
+                // into the padding keeps it nearly free to code.
+                for (int i = 0; i < by; ++i) {
+                    const GByte* src = strip.data() + (std::size_t(std::min(i, rows - 1)) * width + x0) * item;
+                    GByte* dst = chunk.data() + std::size_t(i) * bx * item;
+                    std::memcpy(dst, src, std::size_t(cols) * item);
+                    for (int j = cols; j < bx; ++j) std::memcpy(dst + j * item, src + (cols - 1) * item, item);
+                }
+                const GByte* data = chunk.data();
+                if (t.planes) {  // (re, im) pairs -> a real plane then an imaginary plane
+                    const std::size_t n = std::size_t(bx) * by, part = item / 2;
+                    planes.resize(chunk.size());
+                    for (std::size_t p = 0; p < n; ++p) {
+                        std::memcpy(planes.data() + p * part, chunk.data() + p * item, part);
+                        std::memcpy(planes.data() + (n + p) * part, chunk.data() + p * item + part, part);
+                    }
+                    data = planes.data();
+                }
+                try {
+                    streams[std::size_t(col)] = byte2bit::encode(data, chunk.size(), t.codec, 0, shape, opts);
+                } catch (const std::exception& e) {
+                    std::lock_guard<std::mutex> lock(m);
+                    failure = e.what();
+                }
+            }
+        };
+        std::vector<std::thread> pool;
+        for (int i = 1; i < std::min(s.threads, ncols); ++i) pool.emplace_back(work);
+        work();
+        for (auto& th : pool) th.join();
+        if (!failure.empty()) return error("encoding %s: %s", key, failure);
+        for (int col = 0; col < ncols; ++col)
+            if (!out.put(chunk_key(key, row, col, t.planes), streams[std::size_t(col)].data(),
+                         streams[std::size_t(col)].size()))
+                return error("cannot write chunk %s of %s (disk full?)", std::to_string(col), key);
+        if (!progress.report(double(row + 1) / nrows)) return false;
+    }
+    return true;
+}
+
+bool is_tiled(GDALRasterBand* band) {
+    int bx = 0, by = 0;
+    band->GetBlockSize(&bx, &by);
+    const bool strips = bx == band->GetXSize() && by < band->GetYSize() && by != bx;
+    return !strips && bx >= min_block_size && by >= min_block_size && bx <= max_block_size && by <= max_block_size;
+}
+
+// Writes one raster group (bands, mask, overviews) under `prefix` and returns its description.
+bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix, const settings& s,
+                  const progress_span& progress) {
+    const int width = src->GetRasterXSize(), height = src->GetRasterYSize(), nbands = src->GetRasterCount();
+    if (nbands < 1) return error("%s has no raster bands", src->GetDescription());
+    std::vector<storage_type> types(static_cast<std::size_t>(nbands));
+    for (int i = 1; i <= nbands; ++i) {
+        GDALRasterBand* b = src->GetRasterBand(i);
+        const char* pixeltype = b->GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE");
+        const bool signed_byte = pixeltype && EQUAL(pixeltype, "SIGNEDBYTE");
+        if (!storage_for_gdal(b->GetRasterDataType(), signed_byte, types[std::size_t(i - 1)]))
+            return error("band %s has data type %s, which B2B cannot store", std::to_string(i),
+                         GDALGetDataTypeName(b->GetRasterDataType()));
+        if (s.codec.quantize_scale > 0 && !GDALDataTypeIsFloating(b->GetRasterDataType()))
+            return error("QUANTIZE_SCALE applies to floating-point bands; band %s is %s (use lossless)",
+                         std::to_string(i), GDALGetDataTypeName(b->GetRasterDataType()));
+    }
+    GDALRasterBand* first = src->GetRasterBand(1);
+    int bx = 512, by = 512;
+    if (s.block_x) {
+        bx = s.block_x;
+        by = s.block_y;
+    } else if (s.cog_layout && is_tiled(first)) {
+        first->GetBlockSize(&bx, &by);
+    }
+    bx = std::min(bx, width);
+    by = std::min(by, height);
+    if (double(bx) * by * 16 > double(1u << 30)) return error("block size %s is too large", std::to_string(bx));
+
+    std::vector<std::pair<int, int>> levels;
+    // Like the COG driver: halve until the previous level fits in one block.
+    if (s.overviews)
+        for (int f = 2;; f *= 2) {
+            const int prev_w = (width + f / 2 - 1) / (f / 2), prev_h = (height + f / 2 - 1) / (f / 2);
+            if (prev_w <= bx && prev_h <= by) break;
+            levels.emplace_back((width + f - 1) / f, (height + f - 1) / f);
+        }
+    const bool has_mask = first->GetMaskFlags() == GMF_PER_DATASET;
+
+    CPLJSONObject raster;
+    raster.Add("width", width);
+    raster.Add("height", height);
+    CPLJSONArray block;
+    block.Add(bx);
+    block.Add(by);
+    raster.Add("block_size", block);
+    raster.Add("compression_level", s.codec.quantize_scale > 0 ? 1 : s.codec.level);
+    raster.Add("quantize_scale", s.codec.quantize_scale);
+    double gt[6];
+    if (src->GetGeoTransform(gt) == CE_None) {
+        CPLJSONArray a;
+        for (double v : gt) a.Add(v);
+        raster.Add("geotransform", a);
+    }
+    const std::string crs = wkt2(src->GetSpatialRef());
+    if (!crs.empty()) raster.Add("crs_wkt", crs);
+    if (src->GetGCPCount() > 0) {
+        CPLJSONArray gcps;
+        const GDAL_GCP* g = src->GetGCPs();
+        for (int i = 0; i < src->GetGCPCount(); ++i) {
+            CPLJSONObject o;
+            o.Add("id", g[i].pszId ? g[i].pszId : "");
+            o.Add("info", g[i].pszInfo ? g[i].pszInfo : "");
+            o.Add("pixel", g[i].dfGCPPixel);
+            o.Add("line", g[i].dfGCPLine);
+            o.Add("x", g[i].dfGCPX);
+            o.Add("y", g[i].dfGCPY);
+            o.Add("z", g[i].dfGCPZ);
+            gcps.Add(o);
+        }
+        raster.Add("gcps", gcps);
+        const std::string gcp_crs = wkt2(src->GetGCPSpatialRef());
+        if (!gcp_crs.empty()) raster.Add("gcp_crs_wkt", gcp_crs);
+    }
+    raster.Add("metadata", metadata_json(*src, true));
+    if (has_mask) raster.Add("mask", true);
+    CPLJSONArray ov_sizes;
+    for (const auto& l : levels) {
+        CPLJSONArray wh;
+        wh.Add(l.first);
+        wh.Add(l.second);
+        ov_sizes.Add(wh);
+    }
+    raster.Add("overviews", ov_sizes);
+
+    // Work: each band once at full resolution and, with overviews, once more to resample.
+    const int steps = (nbands + (has_mask ? 1 : 0)) * (levels.empty() ? 1 : 2);
+    int step = 0;
+    CPLJSONArray bands;
+    for (int i = 1; i <= nbands + (has_mask ? 1 : 0); ++i) {
+        const bool mask = i > nbands;
+        GDALRasterBand* b = mask ? first->GetMaskBand() : src->GetRasterBand(i);
+        storage_type t;
+        if (mask) storage_for_gdal(GDT_Byte, false, t);
+        else t = types[std::size_t(i - 1)];
+        const double q = GDALDataTypeIsFloating(t.gdal) ? s.codec.quantize_scale : 0.0;
+        const std::string name = mask ? std::string(mask_array) : band_array(i);
+        CPLJSONObject band_json, attrs;
+        bool has_nodata = false;
+        std::string nodata;
+        if (!mask) {
+            nodata = nodata_text(b, &has_nodata);
+            band_json.Add("data_type", storage_name(t));
+            band_json.Add("description", b->GetDescription());
+            if (has_nodata) band_json.Add("nodata", nodata);
+            int ok = FALSE;
+            const double scale = b->GetScale(&ok);
+            if (ok && scale != 1.0) band_json.Add("scale", scale);
+            const double offset = b->GetOffset(&ok);
+            if (ok && offset != 0.0) band_json.Add("offset", offset);
+            if (b->GetUnitType() && *b->GetUnitType()) band_json.Add("unit", b->GetUnitType());
+            band_json.Add("color_interpretation", GDALGetColorInterpretationName(b->GetColorInterpretation()));
+            if (GDALColorTable* ct = b->GetColorTable()) {
+                CPLJSONArray entries;
+                for (int e = 0; e < ct->GetColorEntryCount(); ++e) {
+                    const GDALColorEntry* c = ct->GetColorEntry(e);
+                    CPLJSONArray rgba;
+                    for (short v : {c->c1, c->c2, c->c3, c->c4}) rgba.Add(int(v));
+                    entries.Add(rgba);
+                }
+                band_json.Add("color_table", entries);
+            }
+            band_json.Add("metadata", metadata_json(*b, false));
+            bands.Add(band_json);
+            // For xarray/CF readers of the array itself.
+            if (*b->GetDescription()) attrs.Add("long_name", b->GetDescription());
+            if (b->GetUnitType() && *b->GetUnitType()) attrs.Add("units", b->GetUnitType());
+        }
+        if (!write_array(out, b, prefix + name, t, bx, by, s, q, attrs,
+                         progress.part(double(step++) / steps, 1.0 / steps)))
+            return false;
+        if (levels.empty()) continue;
+
+        // Overviews as GDAL computes them (GDALRegenerateOverviews, as gdaladdo does), in memory.
+        GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
+        std::vector<std::unique_ptr<GDALDataset>> ov_ds;
+        std::vector<GDALRasterBand*> ov_bands;
+        for (const auto& l : levels) {
+            ov_ds.emplace_back(mem->Create("", l.first, l.second, 1, t.gdal, nullptr));
+            if (!ov_ds.back()) return error("out of memory for the overviews of %s", name);
+            GDALRasterBand* ob = ov_ds.back()->GetRasterBand(1);
+            if (t.signed_byte) ob->SetMetadataItem("PIXELTYPE", "SIGNEDBYTE", "IMAGE_STRUCTURE");
+            if (has_nodata) ob->SetNoDataValue(CPLAtof(nodata.c_str()));
+            ov_bands.push_back(ob);
+        }
+        std::string resampling = s.resampling;
+        if (resampling.empty()) resampling = (mask || b->GetColorTable()) ? "NEAREST" : "AVERAGE";
+        const progress_span ov_span = progress.part(double(step++) / steps, 1.0 / steps);
+        auto scaled = [](double done, const char*, void* p) -> int {
+            const auto* span = static_cast<const progress_span*>(p);
+            return span->fn ? span->fn(span->start + span->size * 0.5 * done, nullptr, span->data) : TRUE;
+        };
+        if (GDALRegenerateOverviews(b, int(ov_bands.size()), reinterpret_cast<GDALRasterBandH*>(ov_bands.data()),
+                                    resampling.c_str(), scaled, const_cast<progress_span*>(&ov_span)) != CE_None)
+            return error("computing the overviews of %s failed", name);
+        for (std::size_t k = 0; k < levels.size(); ++k) {
+            const std::string group = prefix + overview_group(int(k + 1));
+            if (i == 1 && !out.put(group + "/zarr.json", group_json(CPLJSONObject())))
+                return error("cannot write %s", group);
+            const double done = 0.5 + 0.5 * double(k) / levels.size();
+            if (!write_array(out, ov_bands[k], group + "/" + name, t, bx, by, s, q, attrs,
+                             ov_span.part(done, 0.5 / levels.size())))
+                return false;
+        }
+    }
+    raster.Add("bands", bands);
+
+    CPLJSONObject attrs, tag;
+    tag.Add("layout", layout_raster);
+    tag.Add("format_version", raster_format_version);
+    attrs.Add("byte2bit", tag);
+    attrs.Add("raster", raster);
+    if (!out.put(prefix + "zarr.json", group_json(attrs))) return error("cannot write %szarr.json", prefix);
+    return true;
+}
+
+// A short, unique group name for a subdataset: the last field of its GDAL name that is not a CRS
+// ("SENTINEL2_L2A:...xml:10m:EPSG_32629" -> "10m").
+std::string group_name(const std::string& sds_name, const std::vector<std::string>& taken) {
+    CPLStringList fields(CSLTokenizeString2(sds_name.c_str(), ":", CSLT_HONOURSTRINGS));
+    std::string name;
+    for (int i = fields.size() - 1; i >= 0 && name.empty(); --i)
+        if (!STARTS_WITH_CI(fields[i], "EPSG_")) name = fields[i];
+    std::string clean;
+    for (char c : std::string(CPLGetFilename(name.c_str())))
+        clean += (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') ? c : '_';
+    if (clean.empty() || clean == "zarr.json") clean = "raster";
+    std::string unique = clean;
+    for (int n = 2; std::find(taken.begin(), taken.end(), unique) != taken.end(); ++n)
+        unique = clean + "_" + std::to_string(n);
+    return unique;
+}
+
+bool write_collection(store_writer& out, GDALDataset* src, const settings& s, const progress_span& progress) {
+    CPLStringList sds(CSLDuplicate(src->GetMetadata("SUBDATASETS")));
+    std::vector<std::string> names, sources;
+    CPLJSONArray json_names, json_desc;
+    for (int i = 1;; ++i) {
+        const char* name = sds.FetchNameValue(CPLSPrintf("SUBDATASET_%d_NAME", i));
+        if (!name) break;
+        const char* desc = sds.FetchNameValue(CPLSPrintf("SUBDATASET_%d_DESC", i));
+        sources.push_back(name);
+        names.push_back(group_name(name, names));
+        json_names.Add(names.back());
+        json_desc.Add(std::string(desc ? desc : name));
+    }
+    if (sources.empty()) return error("%s has no raster bands and no subdatasets", src->GetDescription());
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        std::unique_ptr<GDALDataset> sub(GDALDataset::Open(sources[i].c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
+        if (!sub) return error("cannot open subdataset %s", sources[i]);
+        if (!write_raster(out, sub.get(), names[i] + "/", s,
+                          progress.part(double(i) / sources.size(), 1.0 / sources.size())))
+            return false;
+    }
+    CPLJSONObject attrs, tag;
+    tag.Add("layout", layout_rasters);
+    tag.Add("format_version", raster_format_version);
+    attrs.Add("byte2bit", tag);
+    attrs.Add("subdatasets", json_names);
+    attrs.Add("subdataset_descriptions", json_desc);
+    attrs.Add("metadata", metadata_json(*src, false));
+    return out.put("zarr.json", group_json(attrs)) || error("cannot write zarr.json");
+}
+
+void remove_path(const std::string& path) {
+    VSIStatBufL st;
+    if (VSIStatL(path.c_str(), &st) != 0) return;
+    if (VSI_ISDIR(st.st_mode)) VSIRmdirRecursive(path.c_str());
+    else VSIUnlink(path.c_str());
+}
+
+}  // namespace
+
+CPLErr Delete(const char* filename) {
+    std::string path = filename;
+    if (STARTS_WITH_CI(path.c_str(), "B2B:")) path = path.substr(4);
+    VSIStatBufL st;
+    if (VSIStatL(path.c_str(), &st) != 0) {
+        CPLError(CE_Failure, CPLE_FileIO, "B2B: %s does not exist", path.c_str());
+        return CE_Failure;
+    }
+    const int rc = VSI_ISDIR(st.st_mode) ? VSIRmdirRecursive(path.c_str()) : VSIUnlink(path.c_str());
+    return rc == 0 ? CE_None : CE_Failure;
+}
+
+GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int /*strict*/, char** options,
+                        GDALProgressFunc progress, void* progress_data) {
+    settings s;
+    if (!parse_settings(options, s)) return nullptr;
+    const std::string target = filename;
+    // A unique hidden name beside the target, so the final rename is atomic on one file system.
+    static std::atomic<unsigned> counter{0};
+    const std::string temp = CPLFormFilename(
+        CPLGetPath(filename), CPLSPrintf(".%s.%d-%u.tmp", CPLGetFilename(filename), int(CPLGetPID()), counter++), nullptr);
+    if (!progress) progress = GDALDummyProgress;
+    bool ok = false;
+    {
+        std::unique_ptr<store_writer> out(store_writer::create(temp, s.zip));
+        if (!out) {
+            CPLError(CE_Failure, CPLE_OpenFailed, "B2B: cannot create %s", temp.c_str());
+            return nullptr;
+        }
+        const progress_span span{progress, progress_data, 0.0, 1.0};
+        ok = src->GetRasterCount() > 0 ? write_raster(*out, src, "", s, span) : write_collection(*out, src, s, span);
+        ok = ok && out->close();
+    }
+    if (ok) {
+        VSIStatBufL st;
+        if (VSIStatL(target.c_str(), &st) == 0 && (VSI_ISDIR(st.st_mode) || !s.zip)) remove_path(target);
+        ok = VSIRename(temp.c_str(), target.c_str()) == 0;
+        if (!ok) CPLError(CE_Failure, CPLE_FileIO, "B2B: cannot rename %s to %s", temp.c_str(), target.c_str());
+    }
+    if (!ok) {
+        remove_path(temp);
+        return nullptr;
+    }
+    progress(1.0, nullptr, progress_data);
+    const char* const drivers[] = {driver_name, nullptr};
+    return GDALDataset::Open(filename, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, drivers);
+}
+
+}  // namespace b2b_gdal

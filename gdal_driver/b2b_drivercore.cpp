@@ -1,0 +1,68 @@
+// Identify and the driver's metadata: cheap, no dataset is opened here.
+#include <cstring>
+
+#include "cpl_string.h"
+
+#include "b2b_driver.hpp"
+
+namespace b2b_gdal {
+
+int Identify(GDALOpenInfo* info) {
+    const char* name = info->pszFilename;
+    if (STARTS_WITH_CI(name, "B2B:")) return TRUE;
+    if (!EQUAL(CPLGetExtension(name), "b2b")) return FALSE;
+    if (info->bIsDirectory) {
+        VSIStatBufL st;
+        return VSIStatL(CPLFormFilename(name, "zarr.json", nullptr), &st) == 0;
+    }
+    // A .b2b file is a zip archive: local file header signature "PK\3\4".
+    return info->nHeaderBytes >= 4 && std::memcmp(info->pabyHeader, "PK\x03\x04", 4) == 0;
+}
+
+void SetDriverMetadata(GDALDriver* driver) {
+    driver->SetDescription(driver_name);
+    driver->SetMetadataItem(GDAL_DCAP_RASTER, "YES");
+    driver->SetMetadataItem(GDAL_DMD_LONGNAME, "Byte2Bit compressed raster");
+    driver->SetMetadataItem(GDAL_DMD_EXTENSION, "b2b");
+    driver->SetMetadataItem(GDAL_DMD_EXTENSIONS, "b2b");
+    driver->SetMetadataItem(GDAL_DMD_HELPTOPIC, "https://github.com/byte2bit/byte2bit/blob/main/gdal_driver/README.md");
+    driver->SetMetadataItem(GDAL_DCAP_VIRTUALIO, "YES");
+    driver->SetMetadataItem(GDAL_DMD_SUBDATASETS, "YES");
+    driver->SetMetadataItem(GDAL_DCAP_CREATECOPY, "YES");
+    driver->SetMetadataItem(GDAL_DMD_CREATIONDATATYPES,
+                            "Byte Int8 UInt16 Int16 UInt32 Int32 UInt64 Int64 Float32 Float64 "
+                            "CInt16 CInt32 CFloat32 CFloat64");
+    driver->SetMetadataItem(
+        GDAL_DMD_OPENOPTIONLIST,
+        "<OpenOptionList>"
+        "  <Option name='NUM_THREADS' type='string' description='Threads decoding blocks of one read: a number "
+        "or ALL_CPUS (default: GDAL_NUM_THREADS, else ALL_CPUS)'/>"
+        "</OpenOptionList>");
+    driver->SetMetadataItem(
+        GDAL_DMD_CREATIONOPTIONLIST,
+        "<CreationOptionList>"
+        "  <Option name='LEVEL' type='int' description='0, 1, 2 or 4: lossless; 0 decodes fastest, 4 is "
+        "smallest' default='4'/>"
+        "  <Option name='QUANTIZE_SCALE' type='float' description='0 for lossless; &gt; 0 for error-bounded "
+        "floating-point bands: every value within QUANTIZE_SCALE/2 of the original' default='0'/>"
+        "  <Option name='BLOCKSIZE' type='int' description='Block (chunk) width and height in pixels, 16 to "
+        "8192 (default: the source block size when the source is tiled, else 512)'/>"
+        "  <Option name='BLOCKXSIZE' type='int' description='Block width, for non-square blocks'/>"
+        "  <Option name='BLOCKYSIZE' type='int' description='Block height, for non-square blocks'/>"
+        "  <Option name='COG_LAYOUT' type='boolean' description='YES: keep the block layout of a tiled "
+        "source (COG); NO: a fixed grid of BLOCKSIZE' default='YES'/>"
+        "  <Option name='OVERVIEWS' type='string-select' default='AUTO'>"
+        "    <Value>AUTO</Value><Value>NONE</Value></Option>"
+        "  <Option name='OVERVIEW_RESAMPLING' type='string-select' description='Default: AVERAGE, or NEAREST "
+        "for bands with a colour table'>"
+        "    <Value>NEAREST</Value><Value>AVERAGE</Value><Value>BILINEAR</Value><Value>CUBIC</Value>"
+        "    <Value>CUBICSPLINE</Value><Value>LANCZOS</Value><Value>MODE</Value><Value>RMS</Value>"
+        "  </Option>"
+        "  <Option name='NUM_THREADS' type='string' description='Encoding threads: a number or ALL_CPUS' "
+        "default='ALL_CPUS'/>"
+        "  <Option name='FORMAT' type='string-select' default='ZIP'>"
+        "    <Value>ZIP</Value><Value>DIRECTORY</Value></Option>"
+        "</CreationOptionList>");
+}
+
+}  // namespace b2b_gdal
