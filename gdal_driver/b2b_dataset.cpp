@@ -140,6 +140,7 @@ B2BDataset::~B2BDataset() {
 }
 
 bool B2BDataset::load_collection(const CPLJSONObject& attrs, const std::string& path) {
+    nRasterXSize = nRasterYSize = 0;  // a list of rasters (SUBDATASETS), no pixels of its own
     const CPLJSONArray names = attrs.GetArray("subdatasets");
     const CPLJSONArray descriptions = attrs.GetArray("subdataset_descriptions");
     CPLStringList sds;

@@ -29,6 +29,7 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .numcodecs_codec import Byte2Bit
+from .raster import BandReport, VerificationError, VerifyReport, transform, verify
 from .zarr_codec import Byte2BitZarrV3Codec
 
 __version__ = LIBRARY_VERSION

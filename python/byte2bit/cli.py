@@ -63,6 +63,28 @@ def cmd_decompress(args) -> int:
     return 0
 
 
+def cmd_transform(args) -> int:
+    from .raster import transform
+    start = time.perf_counter()
+    out = transform(args.input if len(args.input) > 1 else args.input[0], args.output,
+                    cogLayout=not args.no_cog_layout, compression_level=args.level,
+                    quantize_scale=args.quantize_scale, block_size=args.block_size,
+                    overviews=not args.no_overviews, form="directory" if args.directory else "zip",
+                    progress=True)
+    seconds = time.perf_counter() - start
+    for target in out if isinstance(out, list) else [out]:
+        print(f"{target}: {container.inspect_byte2bit(target).file_bytes:,} bytes")
+    print(f"done in {seconds:.2f} s")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .raster import verify
+    report = verify(args.source, args.b2b, progress=True, raise_on_mismatch=False)
+    print(report)
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="b2b", description="Byte2Bit compression for arrays and rasters.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -81,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="> 0: error-bounded (every value within scale/2), level 1, float or complex data")
     s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
     s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("transform", help="convert rasters (GeoTIFF, COG, JP2, Sentinel-2 SAFE) into .b2b")
+    s.add_argument("input", nargs="+", help="rasters, a glob pattern, or a .SAFE folder or .zip")
+    s.add_argument("output", help="the .b2b to write, or a folder for several inputs")
+    s.add_argument("--level", type=int, choices=(0, 1, 2, 4), default=4, help="0 fastest ... 4 smallest")
+    s.add_argument("--quantize-scale", type=float, default=0.0,
+                   help="> 0: error-bounded floating-point bands (every value within scale/2)")
+    s.add_argument("--block-size", type=int, default=None, help="block size (default: the source's, else 512)")
+    s.add_argument("--no-cog-layout", action="store_true", help="a fixed block grid instead of the source's")
+    s.add_argument("--no-overviews", action="store_true", help="write no overviews")
+    s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
+    s.set_defaults(func=cmd_transform)
+
+    s = sub.add_parser("verify", help="compare every pixel of a .b2b with its source; exit 1 if they differ")
+    s.add_argument("source")
+    s.add_argument("b2b")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("decompress", help="decompress a single-array .b2b into a .npy")
     s.add_argument("input")

@@ -330,6 +330,7 @@ class Inspection:
     layout: str
     file_bytes: int
     arrays: list[ArrayReport]
+    rasters: dict[str, dict] = field(default_factory=dict)  # raster layouts: group name -> description
 
     @property
     def checksums_ok(self) -> bool:
@@ -337,12 +338,14 @@ class Inspection:
 
     def to_dict(self) -> dict:
         return {"path": self.path, "form": self.form, "layout": self.layout, "file_bytes": self.file_bytes,
-                "checksums_ok": self.checksums_ok,
+                "checksums_ok": self.checksums_ok, "rasters": self.rasters,
                 "arrays": [dict(vars(a), ratio=a.ratio) for a in self.arrays]}
 
     def __str__(self) -> str:
         lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, "
                  f"checksums {'OK' if self.checksums_ok else 'FAILED'}"]
+        for name, r in self.rasters.items():
+            lines.append(f"  raster {name or '(root)'}: {_raster_summary(r)}")
         for a in self.arrays:
             mode = ("lossless" if not a.quantize_scale else f"error <= {a.quantize_scale / 2:g}")
             lines.append(
@@ -351,6 +354,35 @@ class Inspection:
                 f"{a.chunks_ok}/{a.chunk_count} chunks OK")
             lines += [f"    ! {p}" for p in a.problems[:10]]
         return "\n".join(lines)
+
+
+def _raster_summary(r: dict) -> str:
+    """One line: size, bands, block, overviews, georeferencing."""
+    types = sorted({b.get("data_type", "?") for b in r.get("bands", [])})
+    crs = r.get("crs_wkt", "")
+    epsg = crs.rsplit('ID["EPSG",', 1)[1].split("]", 1)[0] if 'ID["EPSG",' in crs else None
+    name = crs.split('"', 2)[1] if crs.count('"') >= 2 else ""
+    geo = f"CRS {name}" + (f" (EPSG:{epsg})" if epsg else "") if crs else (
+        f"{len(r['gcps'])} GCPs" if r.get("gcps") else "no georeferencing")
+    if "geotransform" in r:
+        gt = r["geotransform"]
+        geo += f", origin ({gt[0]:.6g}, {gt[3]:.6g}), pixel {gt[1]:.6g} x {gt[5]:.6g}"
+    ovs = ", ".join(f"{w}x{h}" for w, h in r.get("overviews", [])) or "none"
+    return (f"{r.get('width')}x{r.get('height')}, {len(r.get('bands', []))} band(s) {'/'.join(types)}, "
+            f"blocks {r.get('block_size', ['?', '?'])[0]}x{r.get('block_size', ['?', '?'])[1]}, "
+            f"level {r.get('compression_level')}"
+            + (f", error <= {r['quantize_scale'] / 2:g}" if r.get("quantize_scale") else ", lossless")
+            + f"{', mask' if r.get('mask') else ''}; overviews {ovs}; {geo}")
+
+
+def _rasters(root) -> dict[str, dict]:
+    attrs = dict(root.attrs)
+    layout = attrs.get(ATTRIBUTE, {}).get("layout")
+    if layout == "raster":
+        return {"": attrs.get("raster", {})}
+    if layout == "rasters":
+        return {name: dict(root[name].attrs).get("raster", {}) for name in attrs.get("subdatasets", [])}
+    return {}
 
 
 def _raw_entries(path: str) -> dict[str, tuple[int, callable]]:
@@ -399,4 +431,4 @@ def inspect_byte2bit(path) -> Inspection:
             reports.append(report)
         return Inspection(path=path, form="directory" if _is_directory_form(path) else "zip",
                           layout=_layout(root), file_bytes=sum(s for s, _ in entries.values()),
-                          arrays=reports)
+                          arrays=reports, rasters=_rasters(root))

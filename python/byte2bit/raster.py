@@ -1,0 +1,316 @@
+"""Rasters: ``transform`` any GDAL raster into a .b2b and ``verify`` it, through the B2B GDAL driver.
+
+Writing goes through the driver's CreateCopy (the same C++ code as ``gdal_translate -of B2B``), so
+there is one implementation of the raster layout. The driver is the plugin ``gdal_B2B.so``; it is
+found on ``GDAL_DRIVER_PATH`` or in this environment's ``lib/gdalplugins`` (where setup puts it).
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import sys
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import Byte2BitError, InvalidArgumentError
+
+DRIVER = "B2B"
+
+
+class VerificationError(Byte2BitError):
+    """A .b2b differs from its source beyond what its settings allow; ``.report`` has the details."""
+
+    def __init__(self, report: "VerifyReport"):
+        super().__init__(str(report))
+        self.report = report
+
+
+def plugin_dirs() -> list[str]:
+    """Folders searched for gdal_B2B.so: GDAL_DRIVER_PATH, then this environment's lib/gdalplugins."""
+    dirs = [d for d in os.environ.get("GDAL_DRIVER_PATH", "").split(os.pathsep) if d]
+    dirs.append(os.path.join(sys.prefix, "lib", "gdalplugins"))
+    return dirs
+
+
+def gdal():
+    """osgeo.gdal with exceptions on and the B2B driver registered, or a clear error saying how."""
+    from osgeo import gdal as _gdal
+
+    _gdal.UseExceptions()
+    if _gdal.GetDriverByName(DRIVER) is None:
+        dirs = [d for d in plugin_dirs() if os.path.exists(os.path.join(d, "gdal_B2B.so"))]
+        if dirs:
+            os.environ["GDAL_DRIVER_PATH"] = os.pathsep.join(dirs)
+            _gdal.SetConfigOption("GDAL_DRIVER_PATH", os.pathsep.join(dirs))
+            _gdal.AllRegister()
+        if _gdal.GetDriverByName(DRIVER) is None:
+            raise Byte2BitError(
+                "the B2B GDAL driver is not loaded: put the folder holding gdal_B2B.so on GDAL_DRIVER_PATH "
+                f"(searched: {', '.join(plugin_dirs())}); ./scripts/setup.sh builds it")
+    return _gdal
+
+
+# ---------------------------------------------------------------------------------------------
+# transform
+
+
+def _b2b_name(path: str) -> str:
+    root, ext = os.path.splitext(path.rstrip("/"))
+    return (root if ext.lower() in (".tif", ".tiff", ".jp2", ".safe", ".zip", ".vrt", ".img") else path.rstrip("/")) \
+        + ("" if path.lower().rstrip("/").endswith(".b2b") else ".b2b")
+
+
+def _safe_product(path: str) -> str | None:
+    """The GDAL name of a Sentinel-2 SAFE product (.SAFE folder or .zip), or None."""
+    if os.path.isdir(path):
+        found = glob.glob(os.path.join(path, "MTD_MSIL*.xml"))
+        return found[0] if found else None
+    if path.lower().endswith(".zip") and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.count("/") == 1 and os.path.basename(n).startswith("MTD_MSIL")]
+        return f"/vsizip/{path}/{names[0]}" if names else None
+    return None
+
+
+def _source_name(path: str) -> str:
+    return _safe_product(path) or path
+
+
+def _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form, num_threads):
+    if compression_level not in (0, 1, 2, 4):
+        raise InvalidArgumentError(f"compression_level must be 0, 1, 2 or 4, got {compression_level!r}")
+    if not (isinstance(quantize_scale, (int, float)) and math.isfinite(quantize_scale) and quantize_scale >= 0):
+        raise InvalidArgumentError(f"quantize_scale must be 0 or a positive number, got {quantize_scale!r}")
+    if form not in ("zip", "directory"):
+        raise InvalidArgumentError(f"form must be 'zip' or 'directory', got {form!r}")
+    opts = [f"LEVEL={compression_level}", f"QUANTIZE_SCALE={quantize_scale!r}",
+            f"COG_LAYOUT={'YES' if cogLayout else 'NO'}", f"OVERVIEWS={'AUTO' if overviews else 'NONE'}",
+            f"FORMAT={'ZIP' if form == 'zip' else 'DIRECTORY'}"]
+    if block_size is not None:
+        opts.append(f"BLOCKSIZE={int(block_size)}")
+    if num_threads is not None:
+        opts.append(f"NUM_THREADS={num_threads}")
+    return opts
+
+
+def _progress_callback(progress, desc: str):
+    """A GDAL progress callback for progress=True (a tqdm bar), a callable(fraction), or None."""
+    if progress is True:
+        from tqdm import tqdm
+        bar = tqdm(total=100, desc=desc, unit="%", disable=None, file=sys.stderr,
+                   bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
+
+        def cb(fraction, _msg, _data):
+            bar.n = round(fraction * 100, 1)
+            bar.refresh()
+            return 1
+        return cb, bar.close
+    if callable(progress):
+        return (lambda fraction, _msg, _data: 0 if progress(fraction) is False else 1), (lambda: None)
+    return None, (lambda: None)
+
+
+def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quantize_scale: float = 0,
+              *, block_size: int | None = None, overviews: bool = True, form: str = "zip",
+              num_threads: int | str | None = None, progress=None):
+    """Convert GDAL rasters into .b2b files, through the B2B driver (as ``gdal_translate -of B2B``).
+
+    ``src`` is a raster (GeoTIFF, COG, JP2, ...), a Sentinel-2 SAFE product (``.SAFE`` folder or
+    ``.zip``: one .b2b with a raster per resolution group), a glob pattern, or a list of those.
+    With one input, ``dst`` is the output file (its suffix becomes ``.b2b``) and the output path is
+    returned; with several, ``dst`` is a folder and the list of outputs is returned. ``progress``
+    is True for a progress bar or a callable taking the fraction done (return False to cancel).
+    """
+    g = gdal()
+    sources = src if isinstance(src, (list, tuple)) else None
+    if sources is None:
+        src = os.fspath(src)
+        sources = sorted(glob.glob(src)) if glob.has_magic(src) else [src]
+        if not sources:
+            raise InvalidArgumentError(f"no file matches {src!r}")
+    many = isinstance(src, (list, tuple)) or len(sources) > 1 or glob.has_magic(os.fspath(src))
+    opts = _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form,
+                             num_threads)
+    dst = os.fspath(dst)
+    if many:
+        os.makedirs(dst, exist_ok=True)
+        targets = [os.path.join(dst, os.path.basename(_b2b_name(os.fspath(s)))) for s in sources]
+    else:
+        targets = [_b2b_name(dst)]
+    driver = g.GetDriverByName(DRIVER)
+    for s, target in zip(sources, targets):
+        s = os.fspath(s)
+        if not os.path.exists(s) and not s.startswith("/vsi"):
+            raise FileNotFoundError(f"no such raster: {s}")
+        try:
+            ds = g.Open(_source_name(s))
+        except RuntimeError as e:
+            raise InvalidArgumentError(f"{s}: GDAL cannot open it as a raster: {e}") from None
+        callback, done = _progress_callback(progress, os.path.basename(s.rstrip("/")))
+        try:
+            out = driver.CreateCopy(target, ds, strict=0, options=opts, callback=callback)
+            out = None  # noqa: F841  (closes the new file)
+        except RuntimeError as e:
+            raise Byte2BitError(f"{s} -> {target}: {e}") from None
+        finally:
+            done()
+            ds = None
+    return targets if many else targets[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+@dataclass
+class BandReport:
+    name: str
+    equal: bool
+    max_abs_error: float
+    bound: float | None  # quantize_scale / 2 of an error-bounded file; None when lossless
+
+    @property
+    def within_bound(self) -> bool:
+        return self.equal or (self.bound is not None and self.max_abs_error <= self.bound)
+
+
+@dataclass
+class VerifyReport:
+    source: str
+    b2b: str
+    bands: list[BandReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # structure, georeferencing, nodata
+
+    @property
+    def equal(self) -> bool:
+        return not self.problems and all(b.equal for b in self.bands)
+
+    @property
+    def ok(self) -> bool:
+        """Equal, or every band within the error bound the file was written with."""
+        return not self.problems and all(b.within_bound for b in self.bands)
+
+    def __str__(self) -> str:
+        verdict = "EQUAL" if self.equal else ("WITHIN BOUND" if self.ok else "DIFFERENT")
+        lines = [f"{self.source} vs {self.b2b}: {verdict}"]
+        lines += [f"  ! {p}" for p in self.problems]
+        for b in self.bands:
+            state = "equal" if b.equal else f"max abs error {b.max_abs_error:g}" + (
+                f" (bound {b.bound:g}: {'within' if b.within_bound else 'EXCEEDED'})" if b.bound is not None else "")
+            lines.append(f"  {b.name}: {state}")
+        return "\n".join(lines)
+
+
+def _same_nodata(a, b) -> bool:
+    return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
+
+
+def _compare_band(sb, db, name: str, bound, tick) -> BandReport:
+    equal, max_err = True, 0.0
+    _, block_h = db.GetBlockSize()
+    rows = max(1, min(db.YSize, (64 << 20) // max(1, db.XSize * 16)))
+    rows = max(block_h, rows - rows % block_h)
+    for y in range(0, db.YSize, rows):
+        h = min(rows, db.YSize - y)
+        a = sb.ReadAsArray(0, y, sb.XSize, h)
+        b = db.ReadAsArray(0, y, db.XSize, h)
+        if a.dtype.kind in "fc":
+            same = (a.view(np.uint8).reshape(a.shape + (-1,)) == b.view(np.uint8).reshape(b.shape + (-1,))).all(-1)
+            if not same.all():
+                equal = False
+                both_nan = np.isnan(a) & np.isnan(b)
+                diff = np.abs(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64) - b)
+                diff[both_nan] = 0
+                diff[~same & ~both_nan & ~np.isfinite(diff)] = np.inf
+                max_err = max(max_err, float(np.nanmax(diff)))
+        elif not np.array_equal(a, b):
+            equal = False
+            max_err = max(max_err, float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))))
+        tick(h)
+    return BandReport(name=name, equal=equal, max_abs_error=max_err, bound=bound)
+
+
+def _verify_raster(g, sds, dds, report: VerifyReport, tick) -> None:
+    if (sds.RasterXSize, sds.RasterYSize, sds.RasterCount) != (dds.RasterXSize, dds.RasterYSize, dds.RasterCount):
+        report.problems.append(f"size differs: {sds.RasterXSize}x{sds.RasterYSize}x{sds.RasterCount} vs "
+                               f"{dds.RasterXSize}x{dds.RasterYSize}x{dds.RasterCount}")
+        return
+    if sds.GetGeoTransform(can_return_null=True) != dds.GetGeoTransform(can_return_null=True):
+        report.problems.append("geotransform differs")
+    s_srs, d_srs = sds.GetSpatialRef(), dds.GetSpatialRef()
+    if (s_srs is None) != (d_srs is None) or (s_srs is not None and not s_srs.IsSame(d_srs)):
+        report.problems.append("CRS differs")
+    if sds.GetGCPCount() != dds.GetGCPCount() or any(
+            (a.GCPPixel, a.GCPLine, a.GCPX, a.GCPY, a.GCPZ) != (b.GCPPixel, b.GCPLine, b.GCPX, b.GCPY, b.GCPZ)
+            for a, b in zip(sds.GetGCPs(), dds.GetGCPs())):
+        report.problems.append("GCPs differ")
+    q = float(dds.GetMetadataItem("B2B_QUANTIZE_SCALE", "IMAGE_STRUCTURE") or 0)
+    prefix = f"{os.path.basename(dds.GetDescription())} " if dds.GetDescription().startswith("B2B:") else ""
+    for i in range(1, sds.RasterCount + 1):
+        sb, db = sds.GetRasterBand(i), dds.GetRasterBand(i)
+        name = f"{prefix}band {i}" + (f" ({sb.GetDescription()})" if sb.GetDescription() else "")
+        if sb.DataType != db.DataType:
+            report.problems.append(f"{name}: data type {g.GetDataTypeName(sb.DataType)} vs "
+                                   f"{g.GetDataTypeName(db.DataType)}")
+            continue
+        if not _same_nodata(sb.GetNoDataValue(), db.GetNoDataValue()):
+            report.problems.append(f"{name}: nodata {sb.GetNoDataValue()} vs {db.GetNoDataValue()}")
+        floating = g.GetDataTypeName(sb.DataType) in ("Float32", "Float64", "CFloat32", "CFloat64")
+        bound = q / 2 if q and floating else None
+        report.bands.append(_compare_band(sb, db, name, bound, tick))
+    if sds.GetRasterBand(1).GetMaskFlags() == g.GMF_PER_DATASET:
+        report.bands.append(_compare_band(sds.GetRasterBand(1).GetMaskBand(), dds.GetRasterBand(1).GetMaskBand(),
+                                          f"{prefix}mask", None, tick))
+
+
+def _subdatasets(ds) -> list[str]:
+    md = ds.GetMetadata("SUBDATASETS") or {}
+    return [md[k] for k in sorted((k for k in md if k.endswith("_NAME")), key=lambda k: int(k.split("_")[1]))]
+
+
+def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True) -> VerifyReport:
+    """Compare every pixel of every band of ``dst`` (.b2b) with ``src``, plus georeferencing and nodata.
+
+    Returns a report (equal or not, max abs error per band). A difference beyond what the file's
+    error bound allows raises VerificationError, unless ``raise_on_mismatch`` is False.
+    """
+    g = gdal()
+    src, dst = os.fspath(src), os.fspath(dst)
+    report = VerifyReport(source=src, b2b=dst)
+    try:
+        sds = g.Open(_source_name(src))
+        dds = g.OpenEx(dst, g.OF_RASTER, allowed_drivers=[DRIVER])
+    except RuntimeError as e:
+        raise InvalidArgumentError(str(e)) from None
+    pairs = [(sds, dds)]
+    if sds.RasterCount == 0:
+        s_names, d_names = _subdatasets(sds), _subdatasets(dds)
+        if len(s_names) != len(d_names):
+            report.problems.append(f"{len(s_names)} rasters in the source, {len(d_names)} in the .b2b")
+            s_names = d_names = []
+        pairs = [(g.Open(a), g.Open(b)) for a, b in zip(s_names, d_names)]
+    total = sum(d.RasterYSize * (d.RasterCount + 1) for _, d in pairs)
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+        bar = tqdm(total=total, desc="verify", unit="row", disable=None, file=sys.stderr)
+    done = [0]
+
+    def tick(rows):
+        done[0] += rows
+        if bar is not None:
+            bar.update(rows)
+        elif callable(progress) and progress(done[0] / max(total, 1)) is False:
+            raise Byte2BitError("verify cancelled")
+    try:
+        for s, d in pairs:
+            _verify_raster(g, s, d, report, tick)
+    finally:
+        if bar is not None:
+            bar.close()
+    if raise_on_mismatch and not report.ok:
+        raise VerificationError(report)
+    return report
