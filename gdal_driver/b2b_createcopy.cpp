@@ -111,7 +111,7 @@ std::string nodata_text(GDALRasterBand* band, bool* has) {
     *has = ok;
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    return CPLSPrintf("%.17g", v);
+    return exact(v);
 }
 
 std::string array_json(const storage_type& t, int width, int height, int bx, int by, const settings& s,
@@ -318,11 +318,11 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
     block.Add(by);
     raster.Add("block_size", block);
     raster.Add("compression_level", s.codec.quantize_scale > 0 ? 1 : s.codec.level);
-    raster.Add("quantize_scale", s.codec.quantize_scale);
+    raster.Add("quantize_scale", exact(s.codec.quantize_scale));
     double gt[6];
     if (src->GetGeoTransform(gt) == CE_None) {
         CPLJSONArray a;
-        for (double v : gt) a.Add(v);
+        for (double v : gt) a.Add(exact(v));
         raster.Add("geotransform", a);
     }
     const std::string crs = wkt2(src->GetSpatialRef());
@@ -334,11 +334,11 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
             CPLJSONObject o;
             o.Add("id", g[i].pszId ? g[i].pszId : "");
             o.Add("info", g[i].pszInfo ? g[i].pszInfo : "");
-            o.Add("pixel", g[i].dfGCPPixel);
-            o.Add("line", g[i].dfGCPLine);
-            o.Add("x", g[i].dfGCPX);
-            o.Add("y", g[i].dfGCPY);
-            o.Add("z", g[i].dfGCPZ);
+            o.Add("pixel", exact(g[i].dfGCPPixel));
+            o.Add("line", exact(g[i].dfGCPLine));
+            o.Add("x", exact(g[i].dfGCPX));
+            o.Add("y", exact(g[i].dfGCPY));
+            o.Add("z", exact(g[i].dfGCPZ));
             gcps.Add(o);
         }
         raster.Add("gcps", gcps);
@@ -378,9 +378,9 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
             if (has_nodata) band_json.Add("nodata", nodata);
             int ok = FALSE;
             const double scale = b->GetScale(&ok);
-            if (ok && scale != 1.0) band_json.Add("scale", scale);
+            if (ok && scale != 1.0) band_json.Add("scale", exact(scale));
             const double offset = b->GetOffset(&ok);
-            if (ok && offset != 0.0) band_json.Add("offset", offset);
+            if (ok && offset != 0.0) band_json.Add("offset", exact(offset));
             if (b->GetUnitType() && *b->GetUnitType()) band_json.Add("unit", b->GetUnitType());
             band_json.Add("color_interpretation", GDALGetColorInterpretationName(b->GetColorInterpretation()));
             if (GDALColorTable* ct = b->GetColorTable()) {
@@ -404,7 +404,7 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
             return false;
         if (levels.empty()) continue;
 
-        // Overviews as GDAL computes them (GDALRegenerateOverviews, as gdaladdo does), in memory.
+        // Overviews computed in memory by the function gdaladdo uses on a GeoTIFF, so they are equal.
         GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
         std::vector<std::unique_ptr<GDALDataset>> ov_ds;
         std::vector<GDALRasterBand*> ov_bands;
@@ -423,8 +423,9 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
             const auto* span = static_cast<const progress_span*>(p);
             return span->fn ? span->fn(span->start + span->size * 0.5 * done, nullptr, span->data) : TRUE;
         };
-        if (GDALRegenerateOverviews(b, int(ov_bands.size()), reinterpret_cast<GDALRasterBandH*>(ov_bands.data()),
-                                    resampling.c_str(), scaled, const_cast<progress_span*>(&ov_span)) != CE_None)
+        GDALRasterBand* const* per_band[1] = {ov_bands.data()};
+        if (GDALRegenerateOverviewsMultiBand(1, &b, int(ov_bands.size()), per_band, resampling.c_str(), scaled,
+                                             const_cast<progress_span*>(&ov_span), nullptr) != CE_None)
             return error("computing the overviews of %s failed", name);
         for (std::size_t k = 0; k < levels.size(); ++k) {
             const std::string group = prefix + overview_group(int(k + 1));

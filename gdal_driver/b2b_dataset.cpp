@@ -132,11 +132,7 @@ GDALDataset* B2BDataset::Open(GDALOpenInfo* info) {
 }
 
 B2BDataset::~B2BDataset() {
-    if (!gcps_.empty()) GDALDeinitGCPs(int(gcps_.size()), gcps_.data());
-    for (auto& g : gcps_) {
-        CPLFree(g.pszId);
-        CPLFree(g.pszInfo);
-    }
+    if (!gcps_.empty()) GDALDeinitGCPs(int(gcps_.size()), gcps_.data());  // frees the id and info strings
 }
 
 bool B2BDataset::load_collection(const CPLJSONObject& attrs, const std::string& path) {
@@ -189,7 +185,7 @@ bool B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const s
         prefix_ = prefix + overview_group(overview_level) + "/";
     }
     const int level = raster.GetInteger("compression_level", 4);
-    const double quantize = raster.GetDouble("quantize_scale", 0.0);
+    const double quantize = exact_value(raster.GetObj("quantize_scale"), 0.0);
 
     for (int i = 0; i < bands.Size(); ++i) {
         const CPLJSONObject b = bands[i];
@@ -202,9 +198,9 @@ bool B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const s
         band->has_nodata_ = b.GetObj("nodata").IsValid();
         band->nodata_ = b.GetString("nodata");
         band->has_scale_ = b.GetObj("scale").IsValid();
-        band->scale_ = b.GetDouble("scale", 1.0);
+        band->scale_ = exact_value(b.GetObj("scale"), 1.0);
         band->has_offset_ = b.GetObj("offset").IsValid();
-        band->offset_ = b.GetDouble("offset", 0.0);
+        band->offset_ = exact_value(b.GetObj("offset"), 0.0);
         band->unit_ = b.GetString("unit");
         band->interp_ = GDALGetColorInterpretationByName(b.GetString("color_interpretation", "Undefined").c_str());
         const CPLJSONArray entries = b.GetArray("color_table");
@@ -243,7 +239,7 @@ bool B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const s
     const CPLJSONArray gt = raster.GetArray("geotransform");
     if (gt.Size() == 6) {
         has_geotransform_ = true;
-        for (int i = 0; i < 6; ++i) geotransform_[i] = gt[i].ToDouble();
+        for (int i = 0; i < 6; ++i) geotransform_[i] = exact_value(gt[i], 0.0);
     }
     const std::string wkt = raster.GetString("crs_wkt");
     if (!wkt.empty() && srs_.importFromWkt(wkt.c_str()) != OGRERR_NONE) return fail(path, "invalid CRS");
@@ -254,11 +250,11 @@ bool B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const s
         GDAL_GCP gcp;
         gcp.pszId = CPLStrdup(g.GetString("id").c_str());
         gcp.pszInfo = CPLStrdup(g.GetString("info").c_str());
-        gcp.dfGCPPixel = g.GetDouble("pixel");
-        gcp.dfGCPLine = g.GetDouble("line");
-        gcp.dfGCPX = g.GetDouble("x");
-        gcp.dfGCPY = g.GetDouble("y");
-        gcp.dfGCPZ = g.GetDouble("z");
+        gcp.dfGCPPixel = exact_value(g.GetObj("pixel"), 0.0);
+        gcp.dfGCPLine = exact_value(g.GetObj("line"), 0.0);
+        gcp.dfGCPX = exact_value(g.GetObj("x"), 0.0);
+        gcp.dfGCPY = exact_value(g.GetObj("y"), 0.0);
+        gcp.dfGCPZ = exact_value(g.GetObj("z"), 0.0);
         gcps_.push_back(gcp);
     }
     const std::string gcp_wkt = raster.GetString("gcp_crs_wkt");
@@ -308,6 +304,8 @@ B2BRasterBand::B2BRasterBand(B2BDataset* ds, int band, const std::string& array,
     : ds_(ds), array_(array), type_(type) {
     poDS = ds;
     nBand = band;
+    nRasterXSize = ds->GetRasterXSize();  // set by SetBand() for bands, not for the mask band
+    nRasterYSize = ds->GetRasterYSize();
     eDataType = type.gdal;
     // The block is the stored chunk, also in overviews smaller than one chunk.
     nBlockXSize = block_x;

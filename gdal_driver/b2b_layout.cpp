@@ -1,6 +1,7 @@
 #include "b2b_layout.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "cpl_conv.h"
@@ -170,6 +171,18 @@ bool store_writer::close() {
     const bool ok = CPLCloseZip(zip_handle_) == CE_None;
     zip_handle_ = nullptr;
     return ok;
+}
+
+std::string exact(double value) {
+    if (std::isnan(value)) return "nan";
+    if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+    return CPLSPrintf("%.17g", value);
+}
+
+double exact_value(const CPLJSONObject& value, double fallback) {
+    if (!value.IsValid()) return fallback;
+    if (value.GetType() == CPLJSONObject::Type::String) return CPLAtof(value.ToString().c_str());
+    return value.ToDouble(fallback);
 }
 
 CPLJSONArray string_pairs(CSLConstList list) {

@@ -78,6 +78,11 @@ private:
     void* zip_handle_ = nullptr;
 };
 
+// JSON numbers pass through json-c with 15 digits; doubles are kept as "%.17g" strings, exactly.
+std::string exact(double value);
+// A double written by exact() (or a plain JSON number); `fallback` when absent.
+double exact_value(const CPLJSONObject& value, double fallback);
+
 // JSON helpers: CPLJSONObject splits names on "/", so metadata is kept as [key, value] pairs.
 CPLJSONArray string_pairs(CSLConstList list);
 char** string_list_from_pairs(const CPLJSONArray& pairs);

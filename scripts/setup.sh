@@ -37,7 +37,7 @@ if [ "$(cat "$(stamp requirements)" 2>/dev/null)" != "$req_hash" ]; then
 fi
 
 # Rebuild only when a source of the build changed.
-src_hash=$(find CMakeLists.txt pyproject.toml codec python tests/codec tests/fuzz -type f \
+src_hash=$(find CMakeLists.txt pyproject.toml codec gdal_driver python tests/codec tests/fuzz -type f \
              \( -name '*.cpp' -o -name '*.hpp' -o -name '*.py' -o -name 'CMakeLists.txt' -o -name '*.toml' \) \
              -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 if [ "$(cat "$(stamp build)" 2>/dev/null)" != "$src_hash" ] || ! $PY -c "import byte2bit" 2>/dev/null; then
@@ -47,4 +47,15 @@ if [ "$(cat "$(stamp build)" 2>/dev/null)" != "$src_hash" ] || ! $PY -c "import 
   cmake --build build/cpp > /dev/null
   echo "$src_hash" > "$(stamp build)"
 fi
+
+# The GDAL plugin lives in .venv/lib/gdalplugins: byte2bit finds it there, and .venv/bin/activate
+# and run.sh put it on GDAL_DRIVER_PATH for GDAL's tools, rasterio and QGIS.
+PLUGIN_DIR="$ROOT/.venv/lib/gdalplugins"
+mkdir -p "$PLUGIN_DIR"
+cmp -s build/cpp/gdalplugins/gdal_B2B.so "$PLUGIN_DIR/gdal_B2B.so" || cp build/cpp/gdalplugins/gdal_B2B.so "$PLUGIN_DIR/"
+grep -q GDAL_DRIVER_PATH .venv/bin/activate ||
+  echo "export GDAL_DRIVER_PATH=\"$PLUGIN_DIR\${GDAL_DRIVER_PATH:+:\$GDAL_DRIVER_PATH}\"" >> .venv/bin/activate
+formats=$(GDAL_DRIVER_PATH="$PLUGIN_DIR" gdalinfo --formats)
+grep -q "^  B2B " <<< "$formats" ||
+  { echo "setup: GDAL does not load $PLUGIN_DIR/gdal_B2B.so" >&2; exit 1; }
 echo "setup: ready ($("$PY" -c 'import byte2bit; print("byte2bit", byte2bit.__version__)'))"
