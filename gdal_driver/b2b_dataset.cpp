@@ -358,9 +358,10 @@ CPLErr B2BRasterBand::IReadBlock(int col, int row, void* image) {
     return CE_Failure;
 }
 
-// Reads touching several blocks decode them on NUM_THREADS threads, straight into the caller's
-// buffer; other reads (one block, or resampled, which GDAL may serve from overviews) take GDAL's
-// block-cached path.
+// Reads touching several blocks decode them on NUM_THREADS threads. Blocks the window covers
+// entirely go straight into the caller's buffer; blocks it covers in part also go into GDAL's block
+// cache, so that row-by-row readers (checksums, scanline loops) decode each block once.
+// Resampled reads take GDAL's path, which uses the overviews.
 CPLErr B2BRasterBand::IRasterIO(GDALRWFlag rw, int x, int y, int xsize, int ysize, void* data, int buf_xsize,
                                 int buf_ysize, GDALDataType buf_type, GSpacing pixel_space, GSpacing line_space,
                                 GDALRasterIOExtraArg* extra) {
@@ -370,39 +371,63 @@ CPLErr B2BRasterBand::IRasterIO(GDALRWFlag rw, int x, int y, int xsize, int ysiz
     if (rw != GF_Read || buf_xsize != xsize || buf_ysize != ysize || nblocks < 2)
         return GDALPamRasterBand::IRasterIO(rw, x, y, xsize, ysize, data, buf_xsize, buf_ysize, buf_type,
                                             pixel_space, line_space, extra);
-    const int nthreads = int(std::min<std::size_t>(std::size_t(ds_->threads()), nblocks));
+    const std::size_t block_bytes = std::size_t(nBlockXSize) * nBlockYSize * type_.item_bytes;
+    // Copies the part of a decoded block that lies in the window into the caller's buffer.
+    auto copy_out = [&](int col, int row, const GByte* block) {
+        const int ox0 = std::max(x, col * nBlockXSize), ox1 = std::min(x + xsize, (col + 1) * nBlockXSize);
+        const int oy0 = std::max(y, row * nBlockYSize), oy1 = std::min(y + ysize, (row + 1) * nBlockYSize);
+        for (int yy = oy0; yy < oy1; ++yy) {
+            const GByte* src = block + (std::size_t(yy - row * nBlockYSize) * nBlockXSize +
+                                        std::size_t(ox0 - col * nBlockXSize)) * type_.item_bytes;
+            GByte* dst = static_cast<GByte*>(data) + (yy - y) * line_space + (ox0 - x) * pixel_space;
+            GDALCopyWords64(src, eDataType, type_.item_bytes, dst, buf_type, int(pixel_space), ox1 - ox0);
+        }
+    };
+    struct job {
+        int col, row;
+        bool whole;                 // the window holds every pixel of the block inside the raster
+        std::vector<GByte> decoded;  // partial blocks: kept for the block cache
+    };
+    std::vector<job> jobs;
+    for (int row = r0; row <= r1; ++row)
+        for (int col = c0; col <= c1; ++col) {
+            const bool whole = x <= col * nBlockXSize && y <= row * nBlockYSize &&
+                               x + xsize >= std::min(nRasterXSize, (col + 1) * nBlockXSize) &&
+                               y + ysize >= std::min(nRasterYSize, (row + 1) * nBlockYSize);
+            if (!whole) {
+                if (GDALRasterBlock* cached = TryGetLockedBlockRef(col, row)) {
+                    copy_out(col, row, static_cast<const GByte*>(cached->GetDataRef()));
+                    cached->DropLock();
+                    continue;
+                }
+            }
+            jobs.push_back({col, row, whole, {}});
+        }
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
     std::mutex error_mutex;
     std::string error;
-    const int ncols = c1 - c0 + 1;
-    const std::size_t block_bytes = std::size_t(nBlockXSize) * nBlockYSize * type_.item_bytes;
     auto work = [&]() {
-        std::vector<GByte> block, stream, planes;
+        std::vector<GByte> scratch, stream, planes;
         std::string why;
-        try {
-            block.resize(block_bytes);
-        } catch (const std::bad_alloc&) {
-            failed = true;
-            return;
-        }
-        for (std::size_t j; !failed && (j = next++) < nblocks;) {
-            const int col = c0 + int(j % ncols), row = r0 + int(j / ncols);
-            if (!decode_block(col, row, block.data(), stream, planes, &why)) {
-                std::lock_guard<std::mutex> lock(error_mutex);
-                if (!failed.exchange(true)) error = why;
+        for (std::size_t j; !failed && (j = next++) < jobs.size();) {
+            job& jb = jobs[j];
+            try {
+                std::vector<GByte>& out = jb.whole ? scratch : jb.decoded;
+                out.resize(block_bytes);
+                if (!decode_block(jb.col, jb.row, out.data(), stream, planes, &why)) {
+                    std::lock_guard<std::mutex> lock(error_mutex);
+                    if (!failed.exchange(true)) error = why;
+                    return;
+                }
+                if (jb.whole) copy_out(jb.col, jb.row, out.data());
+            } catch (const std::bad_alloc&) {
+                failed = true;
                 return;
-            }
-            const int ox0 = std::max(x, col * nBlockXSize), ox1 = std::min(x + xsize, (col + 1) * nBlockXSize);
-            const int oy0 = std::max(y, row * nBlockYSize), oy1 = std::min(y + ysize, (row + 1) * nBlockYSize);
-            for (int yy = oy0; yy < oy1; ++yy) {
-                const GByte* src = block.data() + (std::size_t(yy - row * nBlockYSize) * nBlockXSize +
-                                                   std::size_t(ox0 - col * nBlockXSize)) * type_.item_bytes;
-                GByte* dst = static_cast<GByte*>(data) + (yy - y) * line_space + (ox0 - x) * pixel_space;
-                GDALCopyWords64(src, eDataType, type_.item_bytes, dst, buf_type, int(pixel_space), ox1 - ox0);
             }
         }
     };
+    const int nthreads = int(std::min<std::size_t>(std::size_t(ds_->threads()), jobs.size()));
     std::vector<std::thread> pool;
     for (int t = 1; t < nthreads; ++t) pool.emplace_back(work);
     work();
@@ -411,6 +436,14 @@ CPLErr B2BRasterBand::IRasterIO(GDALRWFlag rw, int x, int y, int xsize, int ysiz
         CPLError(CE_Failure, CPLE_FileIO, "B2B: %s: %s", ds_->store().path().c_str(),
                  error.empty() ? "out of memory" : error.c_str());
         return CE_Failure;
+    }
+    for (job& jb : jobs) {
+        if (jb.whole) continue;
+        copy_out(jb.col, jb.row, jb.decoded.data());
+        if (GDALRasterBlock* block = GetLockedBlockRef(jb.col, jb.row, TRUE)) {
+            std::memcpy(block->GetDataRef(), jb.decoded.data(), block_bytes);
+            block->DropLock();
+        }
     }
     if (extra && extra->pfnProgress) extra->pfnProgress(1.0, "", extra->pProgressData);
     return CE_None;

@@ -6,10 +6,12 @@ found on ``GDAL_DRIVER_PATH`` or in this environment's ``lib/gdalplugins`` (wher
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import os
 import sys
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 
@@ -79,6 +81,66 @@ def _source_name(path: str) -> str:
     return _safe_product(path) or path
 
 
+def _sentinel2_offsets(g, mtd_name: str) -> dict[str, str]:
+    """Per-band BOA_ADD_OFFSET / RADIO_ADD_OFFSET (processing baseline 04.00 on) from a product's
+    MTD XML, keyed like "BOA_ADD_OFFSET_B2": GDAL 3.6's SENTINEL2 driver does not report them."""
+    import xml.etree.ElementTree as ET
+    f = g.VSIFOpenL(mtd_name, "rb")
+    if f is None:
+        return {}
+    try:
+        g.VSIFSeekL(f, 0, 2)
+        size = g.VSIFTellL(f)
+        g.VSIFSeekL(f, 0, 0)
+        root = ET.fromstring(g.VSIFReadL(1, size, f))
+    except ET.ParseError:
+        return {}
+    finally:
+        g.VSIFCloseL(f)
+    local = lambda el: el.tag.rsplit("}", 1)[-1]  # noqa: E731
+    bands = {el.get("bandId"): el.get("physicalBand") for el in root.iter() if local(el) == "Spectral_Information"}
+    return {f"{local(el)}_{bands[el.get('band_id')]}": el.text.strip() for el in root.iter()
+            if local(el) in ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET") and el.get("band_id") in bands and el.text}
+
+
+@contextlib.contextmanager
+def _open_source(g, path: str):
+    """The GDAL dataset to copy. A Sentinel-2 product becomes a list of its resolution groups whose
+    bands carry their add-offset and quantification value as metadata (in /vsimem/, removed after)."""
+    mtd = _safe_product(path)
+    top = g.Open(mtd or path)
+    offsets = _sentinel2_offsets(g, mtd) if mtd else {}
+    if not offsets:
+        yield top
+        return
+    tmp = f"/vsimem/b2b_safe_{uuid.uuid4().hex}"
+    try:
+        product = g.GetDriverByName("MEM").Create("", 1, 1, 0)
+        product.SetMetadata({**top.GetMetadata(), **offsets})
+        entries = {}
+        for i, name in enumerate(_subdatasets(top), start=1):
+            fields = [f for f in name.split(":") if not f.startswith("EPSG_")]
+            vrt_name = f"{tmp}/{fields[-1]}"
+            vrt = g.Translate(vrt_name, g.Open(name), format="VRT")
+            for b in range(1, vrt.RasterCount + 1):
+                band = vrt.GetRasterBand(b)
+                for kind in ("BOA", "RADIO"):
+                    value = offsets.get(f"{kind}_ADD_OFFSET_{band.GetMetadataItem('BANDNAME')}")
+                    if value is not None:
+                        band.SetMetadataItem(f"{kind}_ADD_OFFSET", value)
+                        q = top.GetMetadataItem("BOA_QUANTIFICATION_VALUE" if kind == "BOA" else "QUANTIFICATION_VALUE")
+                        if q:
+                            band.SetMetadataItem(f"{kind}_QUANTIFICATION_VALUE", q)
+            vrt = None  # noqa: F841  (writes the VRT)
+            entries[f"SUBDATASET_{i}_NAME"] = vrt_name
+            entries[f"SUBDATASET_{i}_DESC"] = top.GetMetadata("SUBDATASETS")[f"SUBDATASET_{i}_DESC"]
+        product.SetMetadata(entries, "SUBDATASETS")
+        yield product
+    finally:
+        for name in g.ReadDir(tmp) or []:
+            g.Unlink(f"{tmp}/{name}")
+
+
 def _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form, num_threads):
     if compression_level not in (0, 1, 2, 4):
         raise InvalidArgumentError(f"compression_level must be 0, 1, 2 or 4, got {compression_level!r}")
@@ -145,19 +207,15 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
         s = os.fspath(s)
         if not os.path.exists(s) and not s.startswith("/vsi"):
             raise FileNotFoundError(f"no such raster: {s}")
-        try:
-            ds = g.Open(_source_name(s))
-        except RuntimeError as e:
-            raise InvalidArgumentError(f"{s}: GDAL cannot open it as a raster: {e}") from None
         callback, done = _progress_callback(progress, os.path.basename(s.rstrip("/")))
         try:
-            out = driver.CreateCopy(target, ds, strict=0, options=opts, callback=callback)
-            out = None  # noqa: F841  (closes the new file)
+            with _open_source(g, s) as ds:
+                out = driver.CreateCopy(target, ds, strict=0, options=opts, callback=callback)
+                out = None  # noqa: F841  (closes the new file)
         except RuntimeError as e:
             raise Byte2BitError(f"{s} -> {target}: {e}") from None
         finally:
             done()
-            ds = None
     return targets if many else targets[0]
 
 

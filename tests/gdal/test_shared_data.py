@@ -1,0 +1,139 @@
+"""Every raster of the shared sample data, bit-exact through gdal_translate and through transform(),
+plus the Sentinel-2 SAFE product as one multi-resolution .b2b, and rasterio reading the results."""
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+
+import byte2bit
+from conftest import every_raster, rel, s2_band, safe_product
+
+
+def band_checksums(gdal, path):
+    ds = gdal.Open(str(path))
+    return [ds.GetRasterBand(i).Checksum() for i in range(1, ds.RasterCount + 1)]
+
+
+@pytest.mark.parametrize("path", every_raster(), ids=rel)
+def test_gdal_translate_bit_exact(gdal, tmp_path, shared_data, path):
+    out = tmp_path / "out.b2b"
+    # the command line, as a user runs it; level 0 here, level 4 through transform() below
+    subprocess.run(["gdal_translate", "-q", "-of", "B2B", "-co", "LEVEL=0", str(path), str(out)], check=True)
+    assert band_checksums(gdal, out) == band_checksums(gdal, path)
+    report = byte2bit.verify(path, out)
+    assert report.equal, str(report)
+    src, dst = gdal.Open(str(path)), gdal.Open(str(out))
+    assert dst.GetMetadata() == src.GetMetadata()
+    assert dst.GetGCPCount() == src.GetGCPCount()
+
+
+@pytest.mark.parametrize("path", every_raster(), ids=rel)
+def test_transform_bit_exact(gdal, tmp_path, shared_data, path):
+    out = byte2bit.transform(path, tmp_path / "out.tif")
+    assert out == str(tmp_path / "out.b2b")  # the suffix is normalised
+    report = byte2bit.verify(path, out)
+    assert report.equal and all(b.max_abs_error == 0 for b in report.bands), str(report)
+    assert band_checksums(gdal, out) == band_checksums(gdal, path)
+
+
+def test_sentinel1_gcps(gdal, tmp_path, shared_data):
+    src_path = next((shared_data / "sentinel1").glob("*/iw-vv.tiff"))
+    out = byte2bit.transform(src_path, tmp_path / "vv.b2b")
+    src, dst = gdal.Open(str(src_path)), gdal.Open(out)
+    assert src.GetGCPCount() > 0 and dst.GetGCPCount() == src.GetGCPCount()
+    assert dst.GetGCPSpatialRef().IsSame(src.GetGCPSpatialRef())
+
+
+def test_error_bounded_transform(gdal, tmp_path, shared_data):
+    dem = shared_data / "raster" / "copdem" / "Copernicus_DSM_COG_10_N00_00_E006_00_DEM.tif"
+    out = byte2bit.transform(dem, tmp_path / "dem.b2b", quantize_scale=0.05)
+    report = byte2bit.verify(dem, out)
+    assert not report.equal and report.ok
+    assert report.bands[0].bound == 0.025 and 0 < report.bands[0].max_abs_error <= 0.025
+
+
+def test_glob_of_inputs(tmp_path, shared_data):
+    pattern = str(shared_data / "raster" / "landsat8" / "*_B[23].TIF")
+    outs = byte2bit.transform(pattern, tmp_path / "out", compression_level=1)
+    assert sorted(p.rsplit("/", 1)[1] for p in outs) == [
+        "LC08_L1TP_224078_20200518_20200518_01_RT_B2.b2b", "LC08_L1TP_224078_20200518_20200518_01_RT_B3.b2b"]
+
+
+@pytest.fixture(scope="module")
+def safe_b2b(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("safe") / "product"
+    return byte2bit.transform(safe_product(), out, compression_level=1)
+
+
+def test_safe_product_one_file(gdal, safe_b2b):
+    assert safe_b2b.endswith("product.b2b")
+    ds = gdal.Open(safe_b2b)
+    assert ds.RasterCount == 0
+    sds = ds.GetMetadata("SUBDATASETS")
+    names = [sds[f"SUBDATASET_{i}_NAME"] for i in range(1, len(sds) // 2 + 1)]
+    assert [n.rsplit(":", 1)[1] for n in names] == ["10m", "20m", "60m", "TCI"]
+    # the L2A offsets and quantification values, and the band names and wavelengths, are kept
+    md = ds.GetMetadata()
+    assert md["BOA_QUANTIFICATION_VALUE"] == "10000" and md["BOA_ADD_OFFSET_B2"] == "-1000"
+    r10 = gdal.Open(names[0])
+    assert r10.GetRasterBand(1).GetMetadataItem("BOA_ADD_OFFSET") == "-1000"
+    assert r10.GetRasterBand(1).GetMetadataItem("BOA_QUANTIFICATION_VALUE") == "10000"
+    r60 = gdal.Open(names[2])
+    assert (r60.RasterXSize, r60.RasterYSize) == (1830, 1830)
+    b1 = r60.GetRasterBand(1)
+    assert b1.GetMetadataItem("BANDNAME") == "B1" and b1.GetMetadataItem("WAVELENGTH") == "443"
+    assert r60.GetSpatialRef().GetAuthorityCode(None) == "32629"
+
+
+def test_safe_product_verifies(safe_b2b):
+    report = byte2bit.verify(safe_product(), safe_b2b)
+    assert report.equal, str(report)
+    assert len(report.bands) == 4 + 11 + 7 + 3
+
+
+def test_safe_zip(gdal, tmp_path, shared_data):
+    """A zipped SAFE reads like the folder; only the 60 m group is read back here, to keep it quick."""
+    safe = safe_product()
+    zpath = tmp_path / (safe.stem + ".zip")
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_STORED) as z:
+        for f in safe.rglob("*"):
+            if f.is_file():
+                z.write(f, f.relative_to(safe.parent))
+    out = byte2bit.transform(zpath, tmp_path / "z", compression_level=0, overviews=False)
+    assert out.endswith("z.b2b")
+    r60 = gdal.Open(f'B2B:"{out}":60m')
+    product = gdal.Open(str(safe / "MTD_MSIL2A.xml"))
+    src = gdal.Open([v for k, v in product.GetMetadata("SUBDATASETS").items() if k.endswith("_NAME") and ":60m:" in v][0])
+    for i in range(1, src.RasterCount + 1):
+        assert r60.GetRasterBand(i).ReadRaster() == src.GetRasterBand(i).ReadRaster()
+
+
+def test_rasterio_reads_like_the_source(tmp_path, shared_data):
+    import rasterio
+    src_path = shared_data / "raster" / "rasterio" / "RGB.byte.tif"
+    out = byte2bit.transform(src_path, tmp_path / "rgb.b2b", block_size=256)
+    with rasterio.open(src_path) as s, rasterio.open(out) as d:
+        assert d.driver == "B2B"
+        assert (d.count, d.width, d.height, d.dtypes) == (s.count, s.width, s.height, s.dtypes)
+        assert d.crs == s.crs and d.transform == s.transform and d.nodatavals == s.nodatavals
+        assert d.tags() == s.tags() and d.block_shapes == [(256, 256)] * 3
+        np.testing.assert_array_equal(d.read(), s.read())
+        window = rasterio.windows.Window(100, 200, 300, 250)
+        np.testing.assert_array_equal(d.read(2, window=window), s.read(2, window=window))
+        assert d.overviews(1) == [2, 4]
+        # a decimated read is served from the stored overview
+        small = d.read(1, out_shape=(d.height // 4 + 1, d.width // 4 + 1))
+        assert small.shape == (180, 198)
+        from osgeo import gdal
+        ds = gdal.Open(out)
+        ov = ds.GetRasterBand(1).GetOverview(1).ReadAsArray()
+        np.testing.assert_array_equal(small, ov)
+
+
+def test_rasterio_s2_band(tmp_path, shared_data):
+    import rasterio
+    out = byte2bit.transform(s2_band("B8A"), tmp_path / "b8a.b2b")
+    with rasterio.open(s2_band("B8A")) as s, rasterio.open(out) as d:
+        assert d.crs == s.crs and d.transform == s.transform and d.res == (20.0, 20.0)
+        np.testing.assert_array_equal(d.read(1), s.read(1))
