@@ -365,13 +365,13 @@ def _raster_summary(r: dict) -> str:
     geo = f"CRS {name}" + (f" (EPSG:{epsg})" if epsg else "") if crs else (
         f"{len(r['gcps'])} GCPs" if r.get("gcps") else "no georeferencing")
     if "geotransform" in r:
-        gt = r["geotransform"]
+        gt = [float(v) for v in r["geotransform"]]  # exact "%.17g" strings
         geo += f", origin ({gt[0]:.6g}, {gt[3]:.6g}), pixel {gt[1]:.6g} x {gt[5]:.6g}"
     ovs = ", ".join(f"{w}x{h}" for w, h in r.get("overviews", [])) or "none"
     return (f"{r.get('width')}x{r.get('height')}, {len(r.get('bands', []))} band(s) {'/'.join(types)}, "
             f"blocks {r.get('block_size', ['?', '?'])[0]}x{r.get('block_size', ['?', '?'])[1]}, "
             f"level {r.get('compression_level')}"
-            + (f", error <= {r['quantize_scale'] / 2:g}" if r.get("quantize_scale") else ", lossless")
+            + (f", error <= {q / 2:g}" if (q := float(r.get("quantize_scale", 0))) else ", lossless")
             + f"{', mask' if r.get('mask') else ''}; overviews {ovs}; {geo}")
 
 
