@@ -1,0 +1,71 @@
+"""Writes the seed inputs of fuzz_gdal_open: small .b2b rasters covering the layout's features
+(types, overviews, palette, nodata, mask, GCPs, error-bounded, a multi-raster file).
+Run: .venv/bin/python tests/fuzz/make_gdal_corpus.py (with the plugin on GDAL_DRIVER_PATH)."""
+import pathlib
+
+import numpy as np
+
+from byte2bit.raster import gdal as load_gdal
+
+OUT = pathlib.Path(__file__).parent / "corpus" / "gdal_open"
+
+
+def mem(gdal, w, h, bands, gdt):
+    ds = gdal.GetDriverByName("MEM").Create("", w, h, bands, gdt)
+    ds.SetGeoTransform([300000, 20, 0, 5000000, 0, -20])
+    ds.SetProjection('LOCAL_CS["x"]')
+    y, x = np.mgrid[0:h, 0:w]
+    for b in range(1, bands + 1):
+        ds.GetRasterBand(b).WriteArray(((x * 3 + y * b) % 97).astype(np.float64))
+    return ds
+
+
+def main():
+    gdal = load_gdal()
+    OUT.mkdir(parents=True, exist_ok=True)
+    drv = gdal.GetDriverByName("B2B")
+    seeds = {}
+    seeds["uint16_overviews"] = (mem(gdal, 40, 30, 1, gdal.GDT_UInt16), ["BLOCKSIZE=16"])
+    ds = mem(gdal, 20, 20, 3, gdal.GDT_Byte)
+    ct = gdal.ColorTable()
+    ct.SetColorEntry(1, (10, 20, 30, 255))
+    ds.GetRasterBand(1).SetColorTable(ct)
+    ds.GetRasterBand(2).SetNoDataValue(7)
+    ds.GetRasterBand(3).SetScale(0.5)
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    seeds["byte_palette_mask"] = (ds, ["BLOCKSIZE=16", "LEVEL=0"])
+    seeds["cint16"] = (mem(gdal, 17, 9, 1, gdal.GDT_CInt16), ["BLOCKSIZE=16", "LEVEL=1"])
+    seeds["cfloat32"] = (mem(gdal, 9, 17, 1, gdal.GDT_CFloat32), ["BLOCKSIZE=16", "LEVEL=2"])
+    seeds["float32_quantized"] = (mem(gdal, 33, 20, 2, gdal.GDT_Float32), ["BLOCKSIZE=16", "QUANTIZE_SCALE=0.5"])
+    ds = mem(gdal, 16, 16, 1, gdal.GDT_Int64)
+    ds.SetGCPs([gdal.GCP(1.0, 2.0, 0.0, 0.5, 0.5)], 'LOCAL_CS["g"]')
+    seeds["int64_gcps"] = (ds, ["LEVEL=4"])
+    for name, (src, options) in seeds.items():
+        path = f"/vsimem/seed/{name}.b2b"
+        drv.CreateCopy(path, src, options=options)
+        f = gdal.VSIFOpenL(path, "rb")
+        gdal.VSIFSeekL(f, 0, 2)
+        size = gdal.VSIFTellL(f)
+        gdal.VSIFSeekL(f, 0, 0)
+        (OUT / f"{name}.b2b").write_bytes(gdal.VSIFReadL(1, size, f))
+        gdal.VSIFCloseL(f)
+        gdal.Unlink(path)
+    # a multi-raster file, as transform() writes for a Sentinel-2 product
+    product = gdal.GetDriverByName("MEM").Create("", 1, 1, 0)
+    entries = {}
+    for i, res in enumerate(("10m", "20m"), start=1):
+        gdal.Translate(f"/vsimem/seed/{res}", mem(gdal, 24 // i, 24 // i, 2, gdal.GDT_UInt16), format="GTiff")
+        entries[f"SUBDATASET_{i}_NAME"] = f"/vsimem/seed/{res}"
+        entries[f"SUBDATASET_{i}_DESC"] = res
+    product.SetMetadata(entries, "SUBDATASETS")
+    drv.CreateCopy("/vsimem/seed/product.b2b", product, options=["BLOCKSIZE=16"])
+    f = gdal.VSIFOpenL("/vsimem/seed/product.b2b", "rb")
+    gdal.VSIFSeekL(f, 0, 2)
+    size = gdal.VSIFTellL(f)
+    gdal.VSIFSeekL(f, 0, 0)
+    (OUT / "product.b2b").write_bytes(gdal.VSIFReadL(1, size, f))
+    gdal.VSIFCloseL(f)
+
+
+if __name__ == "__main__":
+    main()
