@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ./run.sh demo   set everything up, then compress a real Sentinel-2 scene and print sizes and speeds
 # ./run.sh test   set everything up, then run the whole test suite (C++ and Python)
-# ./run.sh bench  set everything up, then print the benchmark tables
+# ./run.sh bench  set everything up, then print the codec benchmark tables
+# ./run.sh bench-gdal  the same for .b2b through GDAL against GeoTIFF and JPEG 2000
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -13,5 +14,6 @@ case "${1:-}" in
   test)  (cd build/cpp && ctest --output-on-failure)
          exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python tests/gdal ;;
   bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
-  *)     echo "usage: ./run.sh demo | test | bench" >&2; exit 2 ;;
+  bench-gdal) shift; exec .venv/bin/python -m byte2bit.bench_gdal "$@" ;;
+  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal" >&2; exit 2 ;;
 esac
