@@ -1,6 +1,7 @@
 #include "b2b_dataset.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -26,6 +27,14 @@ void parse_name(const std::string& name, std::string& path, std::string& group) 
         }
     }
     path = rest;
+}
+
+// Raster group names become key prefixes: letters, digits, '_', '-', '.', and never "." or "..".
+bool valid_group_name(const std::string& name) {
+    if (name.empty() || name == "." || name == ".." || name.size() > 255) return false;
+    for (char c : name)
+        if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+    return true;
 }
 
 bool fail(const std::string& path, const std::string& why) {
@@ -110,7 +119,8 @@ GDALDataset* B2BDataset::Open(GDALOpenInfo* info) {
             bool known = false;
             const CPLJSONArray names = attrs.GetArray("subdatasets");
             for (int i = 0; i < names.Size(); ++i) known |= names[i].ToString() == group;
-            if (!known) return fail(path, "no raster named '" + group + "' in this file"), nullptr;
+            if (!known || !valid_group_name(group))
+                return fail(path, "no raster named '" + group + "' in this file"), nullptr;
             prefix = group + "/";
             CPLJSONDocument sub;
             if (!read_json(*store, prefix + "zarr.json", sub, &why)) return fail(path, why), nullptr;
@@ -142,8 +152,7 @@ bool B2BDataset::load_collection(const CPLJSONObject& attrs, const std::string& 
     CPLStringList sds;
     for (int i = 0; i < names.Size(); ++i) {
         const std::string name = names[i].ToString();
-        if (name.empty() || name.find('"') != std::string::npos || name.find('/') != std::string::npos)
-            return fail(path, "invalid raster name '" + name + "'");
+        if (!valid_group_name(name)) return fail(path, "invalid raster name '" + name + "'");
         sds.SetNameValue(CPLSPrintf("SUBDATASET_%d_NAME", i + 1),
                          CPLSPrintf("B2B:\"%s\":%s", path.c_str(), name.c_str()));
         const std::string desc = i < descriptions.Size() ? descriptions[i].ToString() : name;

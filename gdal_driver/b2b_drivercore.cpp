@@ -25,7 +25,6 @@ void SetDriverMetadata(GDALDriver* driver) {
     driver->SetMetadataItem(GDAL_DMD_LONGNAME, "Byte2Bit compressed raster");
     driver->SetMetadataItem(GDAL_DMD_EXTENSION, "b2b");
     driver->SetMetadataItem(GDAL_DMD_EXTENSIONS, "b2b");
-    driver->SetMetadataItem(GDAL_DMD_HELPTOPIC, "https://github.com/byte2bit/byte2bit/blob/main/gdal_driver/README.md");
     driver->SetMetadataItem(GDAL_DCAP_VIRTUALIO, "YES");
     driver->SetMetadataItem(GDAL_DMD_SUBDATASETS, "YES");
     driver->SetMetadataItem(GDAL_DCAP_CREATECOPY, "YES");
