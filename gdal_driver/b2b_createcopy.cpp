@@ -218,11 +218,19 @@ bool write_array(store_writer& out, GDALRasterBand* band, const std::string& key
         if (band->RasterIO(GF_Read, 0, y0, width, rows, strip.data(), width, rows, t.gdal, 0, 0, nullptr) != CE_None)
             return error("cannot read rows %s of the source for %s", std::to_string(y0), key);
         std::atomic<int> next{0};
+        std::atomic<bool> failed{false};
         std::mutex m;
         std::string failure;
         auto work = [&]() {
-            std::vector<GByte> chunk(std::size_t(bx) * by * item), planes;
-            for (int col; failure.empty() && (col = next++) < ncols;) {
+            std::vector<GByte> chunk, planes;
+            try {
+                chunk.resize(std::size_t(bx) * by * item);
+            } catch (const std::bad_alloc&) {
+                std::lock_guard<std::mutex> lock(m);
+                if (!failed.exchange(true)) failure = "out of memory";
+                return;
+            }
+            for (int col; !failed && (col = next++) < ncols;) {
                 const int x0 = col * bx, cols = std::min(bx, width - x0);
                 // Edge chunks are full size (Zarr's regular grid); replicating the last row and column
                 // into the padding keeps it nearly free to code.
@@ -246,7 +254,7 @@ bool write_array(store_writer& out, GDALRasterBand* band, const std::string& key
                     streams[std::size_t(col)] = byte2bit::encode(data, chunk.size(), t.codec, 0, shape, opts);
                 } catch (const std::exception& e) {
                     std::lock_guard<std::mutex> lock(m);
-                    failure = e.what();
+                    if (!failed.exchange(true)) failure = e.what();
                 }
             }
         };
@@ -254,7 +262,7 @@ bool write_array(store_writer& out, GDALRasterBand* band, const std::string& key
         for (int i = 1; i < std::min(s.threads, ncols); ++i) pool.emplace_back(work);
         work();
         for (auto& th : pool) th.join();
-        if (!failure.empty()) return error("encoding %s: %s", key, failure);
+        if (failed) return error("encoding %s: %s", key, failure);
         for (int col = 0; col < ncols; ++col)
             if (!out.put(chunk_key(key, row, col, t.planes), streams[std::size_t(col)].data(),
                          streams[std::size_t(col)].size()))
