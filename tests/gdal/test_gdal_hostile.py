@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from test_driver import copy, mem_dataset
+from test_gdal_driver import copy, mem_dataset
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import s2_band
+from sample_data import s2_band
 
 TYPES = ["Byte", "Int8", "UInt16", "Int16", "UInt32", "Int32", "UInt64", "Int64", "Float32", "Float64",
          "CInt16", "CInt32", "CFloat32", "CFloat64"]

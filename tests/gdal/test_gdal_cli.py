@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import byte2bit
-from conftest import s2_band
+from sample_data import s2_band
 
 
 def b2b(*args):

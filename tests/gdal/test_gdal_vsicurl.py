@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import s2_band
+from sample_data import s2_band
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import byte2bit
-from conftest import every_raster, rel, s2_band, safe_product
+from sample_data import every_raster, rel, s2_band, safe_product
 
 
 def band_checksums(gdal, path):
