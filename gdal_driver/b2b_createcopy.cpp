@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "cpl_string.h"
-#include "gdal_utils.h"
 
 #include "b2b_driver.hpp"
 #include "b2b_layout.hpp"

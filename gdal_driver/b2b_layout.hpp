@@ -56,7 +56,6 @@ public:
     // Reads a whole key. Returns false with *why set when missing, unreadable or over max_bytes.
     bool read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes, std::string* why) const;
     const std::string& path() const { return path_; }
-    bool is_zip() const { return zip_; }
 
 private:
     std::string path_, root_;
