@@ -14,13 +14,13 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import zarr
 
-from .core import FORMAT_VERSION, _check_options, codec_dtype, inspect_stream
+from .core import FORMAT_VERSION, _check_options, codec_dtype
 from .errors import BufferMismatchError, Byte2BitError, CorruptDataError, InvalidArgumentError
+from .inspection import Inspection, inspect_byte2bit  # noqa: F401  (part of the container API)
 from .zarr_codec import Byte2BitZarrV3Codec
 
 ATTRIBUTE = "byte2bit"
@@ -298,137 +298,3 @@ def list_archive(path) -> list[str]:
 def load_archive(path) -> dict[str, np.ndarray]:
     with Archive(path) as a:
         return {name: a[name] for name in a}
-
-
-# ---------------------------------------------------------------------------------------------
-# Inspection
-
-
-@dataclass
-class ArrayReport:
-    name: str
-    dtype: str
-    shape: tuple
-    chunks: tuple
-    compression_level: int | None
-    quantize_scale: float | None
-    raw_bytes: int
-    stored_bytes: int
-    chunk_count: int
-    chunks_ok: int
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float:
-        return self.raw_bytes / self.stored_bytes if self.stored_bytes else float("inf")
-
-
-@dataclass
-class Inspection:
-    path: str
-    form: str
-    layout: str
-    file_bytes: int
-    arrays: list[ArrayReport]
-    rasters: dict[str, dict] = field(default_factory=dict)  # raster layouts: group name -> description
-
-    @property
-    def checksums_ok(self) -> bool:
-        return all(not a.problems for a in self.arrays)
-
-    def to_dict(self) -> dict:
-        return {"path": self.path, "form": self.form, "layout": self.layout, "file_bytes": self.file_bytes,
-                "checksums_ok": self.checksums_ok, "rasters": self.rasters,
-                "arrays": [dict(vars(a), ratio=a.ratio) for a in self.arrays]}
-
-    def __str__(self) -> str:
-        lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, "
-                 f"checksums {'OK' if self.checksums_ok else 'FAILED'}"]
-        for name, r in self.rasters.items():
-            lines.append(f"  raster {name or '(root)'}: {_raster_summary(r)}")
-        for a in self.arrays:
-            mode = ("lossless" if not a.quantize_scale else f"error <= {a.quantize_scale / 2:g}")
-            lines.append(
-                f"  {a.name}: {a.dtype} {tuple(a.shape)} chunks {tuple(a.chunks)} level {a.compression_level} "
-                f"{mode}; {a.raw_bytes:,} -> {a.stored_bytes:,} bytes (ratio {a.ratio:.3f}); "
-                f"{a.chunks_ok}/{a.chunk_count} chunks OK")
-            lines += [f"    ! {p}" for p in a.problems[:10]]
-        return "\n".join(lines)
-
-
-def _raster_summary(r: dict) -> str:
-    """One line: size, bands, block, overviews, georeferencing."""
-    types = sorted({b.get("data_type", "?") for b in r.get("bands", [])})
-    crs = r.get("crs_wkt", "")
-    epsg = crs.rsplit('ID["EPSG",', 1)[1].split("]", 1)[0] if 'ID["EPSG",' in crs else None
-    name = crs.split('"', 2)[1] if crs.count('"') >= 2 else ""
-    geo = f"CRS {name}" + (f" (EPSG:{epsg})" if epsg else "") if crs else (
-        f"{len(r['gcps'])} GCPs" if r.get("gcps") else "no georeferencing")
-    if "geotransform" in r:
-        gt = [float(v) for v in r["geotransform"]]  # exact "%.17g" strings
-        geo += f", origin ({gt[0]:.6g}, {gt[3]:.6g}), pixel {gt[1]:.6g} x {gt[5]:.6g}"
-    ovs = ", ".join(f"{w}x{h}" for w, h in r.get("overviews", [])) or "none"
-    return (f"{r.get('width')}x{r.get('height')}, {len(r.get('bands', []))} band(s) {'/'.join(types)}, "
-            f"blocks {r.get('block_size', ['?', '?'])[0]}x{r.get('block_size', ['?', '?'])[1]}, "
-            f"level {r.get('compression_level')}"
-            + (f", error <= {q / 2:g}" if (q := float(r.get("quantize_scale", 0))) else ", lossless")
-            + f"{', mask' if r.get('mask') else ''}; overviews {ovs}; {geo}")
-
-
-def _rasters(root) -> dict[str, dict]:
-    attrs = dict(root.attrs)
-    layout = attrs.get(ATTRIBUTE, {}).get("layout")
-    if layout == "raster":
-        return {"": attrs.get("raster", {})}
-    if layout == "rasters":
-        return {name: dict(root[name].attrs).get("raster", {}) for name in attrs.get("subdatasets", [])}
-    return {}
-
-
-def _raw_entries(path: str) -> dict[str, tuple[int, callable]]:
-    """Every stored key with its size and a reader, from the zip or directory itself."""
-    entries = {}
-    if _is_directory_form(path):
-        for dirpath, _, files in os.walk(path):
-            for f in files:
-                full = os.path.join(dirpath, f)
-                key = os.path.relpath(full, path).replace(os.sep, "/")
-                entries[key] = (os.path.getsize(full), lambda full=full: open(full, "rb").read())
-    else:
-        zf = zipfile.ZipFile(path)
-        for info in zf.infolist():
-            entries[info.filename] = (info.file_size, lambda name=info.filename: zf.read(name))
-    return entries
-
-
-def inspect_byte2bit(path) -> Inspection:
-    """Structure, dtype, shape, chunking, codec settings, sizes, ratio and checksum status of a .b2b."""
-    path = os.fspath(path)
-    entries = _raw_entries(path) if os.path.exists(path) else None
-    with _open_store(path) as store:
-        root = zarr.open_group(store=store, mode="r")
-        reports = []
-        for name in _array_names(root):
-            arr = root[name]
-            codec = next((c for c in arr.metadata.codecs if isinstance(c, Byte2BitZarrV3Codec)), None)
-            prefix = f"{name}/c"
-            keys = [k for k in entries if k.startswith(prefix + "/") or k == prefix]
-            report = ArrayReport(
-                name=name, dtype=str(arr.dtype), shape=arr.shape, chunks=arr.chunks,
-                compression_level=codec.compression_level if codec else None,
-                quantize_scale=codec.quantize_scale if codec else None,
-                raw_bytes=arr.nbytes, stored_bytes=sum(entries[k][0] for k in keys),
-                chunk_count=len(keys), chunks_ok=0)
-            for k in keys if codec else []:  # other serializers (e.g. sharding) hold no bare streams
-                try:
-                    info = inspect_stream(entries[k][1](), verify_checksum=True)
-                    if info["checksum_ok"]:
-                        report.chunks_ok += 1
-                    else:
-                        report.problems.append(f"chunk {k}: checksum mismatch")
-                except Byte2BitError as e:
-                    report.problems.append(f"chunk {k}: {e}")
-            reports.append(report)
-        return Inspection(path=path, form="directory" if _is_directory_form(path) else "zip",
-                          layout=_layout(root), file_bytes=sum(s for s, _ in entries.values()),
-                          arrays=reports, rasters=_rasters(root))
