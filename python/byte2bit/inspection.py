@@ -57,7 +57,7 @@ class Inspection:
         lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, "
                  f"checksums {'OK' if self.checksums_ok else 'FAILED'}"]
         for name, r in self.rasters.items():
-            lines.append(f"  raster {name or '(root)'}: {_raster_summary(r)}")
+            lines.append(f"  raster {name or '(root)'}: {raster_summary(r)}")
         for a in self.arrays:
             mode = ("lossless" if not a.quantize_scale else f"error <= {a.quantize_scale / 2:g}")
             lines.append(
@@ -68,7 +68,7 @@ class Inspection:
         return "\n".join(lines)
 
 
-def _raster_summary(r: dict) -> str:
+def raster_summary(r: dict) -> str:
     """One line: size, bands, block, overviews, georeferencing."""
     types = sorted({b.get("data_type", "?") for b in r.get("bands", [])})
     crs = r.get("crs_wkt", "")
@@ -156,4 +156,5 @@ def inspect_byte2bit(path) -> Inspection:
     elif layout == "rasters":
         rasters = {n: docs.get(n, {}).get("attributes", {}).get("raster", {}) for n in attrs.get("subdatasets", [])}
     return Inspection(path=path, form="directory" if os.path.isdir(path) else "zip", layout=layout,
-                      file_bytes=sum(s for s, _ in entries.values()), arrays=reports, rasters=rasters)
+                      file_bytes=sum(s for s, _ in entries.values()) if os.path.isdir(path) else os.path.getsize(path),
+                      arrays=reports, rasters=rasters)

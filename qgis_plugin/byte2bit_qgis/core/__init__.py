@@ -1,0 +1,1 @@
+"""The plugin's logic, free of widgets: environment checks, conversion, verification, inspection."""

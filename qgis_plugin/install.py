@@ -1,0 +1,46 @@
+"""Installs the plugin into a QGIS profile and makes QGIS find byte2bit and the B2B driver.
+
+    python qgis_plugin/install.py SITE_PACKAGES GDAL_PLUGIN_DIR [PROFILE_DIR]
+
+- copies byte2bit_qgis/ into PROFILE_DIR/python/plugins (default: the user's default profile);
+- records SITE_PACKAGES (where byte2bit is installed) in the plugin's python_path.txt;
+- enables the plugin, and sets GDAL_DRIVER_PATH=GDAL_PLUGIN_DIR among QGIS's custom environment
+  variables (Settings > Options > System), applied when QGIS starts, in the profile's QGIS3.ini.
+"""
+import configparser
+import os
+import pathlib
+import shutil
+import sys
+
+PLUGIN = pathlib.Path(__file__).resolve().parent / "byte2bit_qgis"
+DEFAULT_PROFILE = pathlib.Path.home() / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default"
+
+
+def install(site_packages: str, gdal_plugins: str, profile: pathlib.Path = DEFAULT_PROFILE) -> pathlib.Path:
+    target = profile / "python" / "plugins" / PLUGIN.name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(PLUGIN, target, ignore=shutil.ignore_patterns("__pycache__", "python_path.txt"))
+    (target / "python_path.txt").write_text(site_packages + "\n", encoding="utf-8")
+    ini = profile / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    config = configparser.RawConfigParser()
+    config.optionxform = str  # QGIS keys are case-sensitive
+    config.read(ini, encoding="utf-8")
+    for section in ("PythonPlugins", "qgis"):
+        if not config.has_section(section):
+            config.add_section(section)
+    config.set("PythonPlugins", PLUGIN.name, "true")
+    config.set("qgis", "customEnvVarsUse", "true")
+    config.set("qgis", "customEnvVars", f"overwrite|GDAL_DRIVER_PATH={gdal_plugins}")
+    with open(ini, "w", encoding="utf-8") as f:
+        config.write(f, space_around_delimiters=False)
+    return target
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (3, 4):
+        sys.exit(__doc__)
+    profile = pathlib.Path(sys.argv[3]) if len(sys.argv) == 4 else DEFAULT_PROFILE
+    print(f"setup: QGIS plugin installed in {install(sys.argv[1], sys.argv[2], profile)}")
