@@ -232,3 +232,89 @@ def test_b2b_layer_renders_like_its_source(qgis_app, tmp_path, shared_data):
     b.save(str(SCREENSHOTS / "rendered_s2_b2b.png"))
     print(f"screenshot: {SCREENSHOTS / 'rendered_s2_b2b.png'}")
     assert a == b
+
+
+def test_zoomed_out_rendering_reads_overviews_only(qgis_app, tmp_path, shared_data):
+    """A zoomed-out view of a .b2b directory renders the same with its full-resolution chunks deleted."""
+    from qgis.core import QgsMapRendererParallelJob, QgsMapSettings, QgsRasterLayer
+    from qgis.PyQt.QtCore import QSize
+    import byte2bit
+
+    def render(path):
+        layer = QgsRasterLayer(path, "b")
+        assert layer.isValid()
+        settings = QgsMapSettings()
+        settings.setLayers([layer])
+        settings.setDestinationCrs(layer.crs())
+        settings.setExtent(layer.extent())
+        settings.setOutputSize(QSize(240, 240))  # about 1/8 of full resolution
+        job = QgsMapRendererParallelJob(settings)
+        job.start()
+        job.waitForFinished()
+        assert not job.errors()
+        return job.renderedImage()
+    whole = byte2bit.transform(s2_band("B04"), tmp_path / "whole", form="directory")
+    expected = render(whole)
+    stripped = tmp_path / "stripped.b2b"
+    shutil.copytree(whole, stripped)
+    shutil.rmtree(stripped / "band_1" / "c")
+    assert render(str(stripped)) == expected
+
+
+def test_startup_warning_without_driver(tmp_path):
+    """With the driver absent from QGIS's GDAL, the plugin says so at start-up, with the fix."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(PLUGIN_ROOT)!r}); sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r})
+from qgis.core import QgsApplication
+app = QgsApplication([], True); app.initQgis()
+from qgis_harness import HeadlessInterface
+import byte2bit_qgis
+iface = HeadlessInterface()
+plugin = byte2bit_qgis.classFactory(iface); plugin.initGui()
+print("MESSAGES:", " | ".join(item.text() for item in iface.bar.items()))
+plugin.unload()
+"""
+    env = dict(os.environ, GDAL_DRIVER_PATH=str(tmp_path), QT_QPA_PLATFORM="offscreen")  # no plugin there
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "MESSAGES: The B2B GDAL driver is not loaded in QGIS's GDAL" in r.stdout
+
+
+def test_processing_cancel_and_model(qgis_app, tmp_path, shared_data):
+    """Cancel through the feedback object, and convert + verify chained in a Processing model."""
+    import processing
+    from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback,
+                           QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                           QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
+                           QgsProcessingParameterFile)
+    from byte2bit_qgis.processing.provider import Byte2BitProvider
+    provider = Byte2BitProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        feedback = QgsProcessingFeedback()
+        feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 0 else None)
+        with pytest.raises(QgsProcessingException, match="cancelled"):
+            processing.run("byte2bit:convert", {"INPUT": str(s2_band("B02")), "OUTPUT": str(tmp_path / "c.b2b")},
+                           feedback=feedback)
+        assert not (tmp_path / "c.b2b").exists()
+
+        model = QgsProcessingModelAlgorithm("convert and verify", "byte2bit tests")
+        model.addModelParameter(QgsProcessingParameterFile("SOURCE", "Source"), QgsProcessingModelParameter("SOURCE"))
+        convert = QgsProcessingModelChildAlgorithm("byte2bit:convert")
+        convert.setChildId("convert")
+        convert.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("SOURCE")])
+        convert.addParameterSources("OUTPUT", [QgsProcessingModelChildParameterSource.fromStaticValue(
+            str(tmp_path / "model.b2b"))])
+        model.addChildAlgorithm(convert)
+        verify = QgsProcessingModelChildAlgorithm("byte2bit:verify")
+        verify.setChildId("verify")
+        verify.addParameterSources("ORIGINAL", [QgsProcessingModelChildParameterSource.fromModelParameter("SOURCE")])
+        verify.addParameterSources("B2B", [QgsProcessingModelChildParameterSource.fromChildOutput("convert", "OUTPUT")])
+        model.addChildAlgorithm(verify)
+        context = QgsProcessingContext()
+        results, ok = model.run({"SOURCE": str(s2_band("B09"))}, context, QgsProcessingFeedback())
+        assert ok and (tmp_path / "model.b2b").exists()
+        assert results["CHILD_RESULTS"]["verify"]["PASS"] is True
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
