@@ -532,7 +532,8 @@ GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int /*strict*/, 
     // A unique hidden name beside the target, so the final rename is atomic on one file system.
     static std::atomic<unsigned> counter{0};
     const std::string temp = CPLFormFilename(
-        CPLGetPath(filename), CPLSPrintf(".%s.%d-%u.tmp", CPLGetFilename(filename), int(CPLGetPID()), counter++), nullptr);
+        CPLGetPath(filename), CPLSPrintf(".%s.%llx-%u.tmp", CPLGetFilename(filename),
+                                            static_cast<unsigned long long>(CPLGetPID()), counter++), nullptr);
     if (!progress) progress = GDALDummyProgress;
     bool ok = false;
     {

@@ -202,6 +202,9 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
         targets = [os.path.join(dst, os.path.basename(_b2b_name(os.fspath(s)))) for s in sources]
     else:
         targets = [_b2b_name(dst)]
+        parent = os.path.dirname(os.path.abspath(targets[0]))
+        if not dst.startswith("/vsi") and not os.path.isdir(parent):
+            os.makedirs(parent)
     driver = g.GetDriverByName(DRIVER)
     for s, target in zip(sources, targets):
         s = os.fspath(s)

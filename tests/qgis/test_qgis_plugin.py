@@ -42,9 +42,13 @@ def test_plugin_loads_and_unloads_cleanly(qgis_app, iface):
     assert len(iface.toolbars[0].actions()) == 3
     assert not iface.bar.items(), "no warning: the driver and byte2bit are found"
     plugin.unload()
+    qgis_app.processEvents()
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    from qgis.PyQt.QtWidgets import QToolBar
     assert registry.providerById("byte2bit") is None
     assert not [a for a in iface.raster_menu.actions() if a.text() == "&Byte2Bit"]
-    assert iface.toolbars[0].actions() == []
+    assert iface.window.findChildren(QToolBar, "Byte2BitToolbar") == []
 
 
 def test_processing_convert_verify_inspect(qgis_app, tmp_path, shared_data):
@@ -124,6 +128,22 @@ def test_convert_dialog_layer(qgis_app, iface, project, tmp_path, shared_data):
     added = [layer for layer in project.mapLayers().values() if layer.source() == str(tmp_path / "b04.b2b")]
     assert len(added) == 1 and added[0].isValid() and added[0].providerType() == "gdal"
     np.testing.assert_array_equal(pixels(tmp_path / "b04.b2b"), pixels(src))
+
+
+def test_convert_dialog_folder(qgis_app, iface, project, tmp_path, shared_data):
+    from byte2bit_qgis.gui.dialogs import ConvertDialog
+    folder = shared_data / "raster" / "landsat8"
+    dialog = ConvertDialog(iface.mainWindow(), iface=iface)
+    dialog.source.setEditText(str(folder))
+    dialog.output.setText(str(tmp_path / "out"))
+    ok_button(dialog).click()
+    wait_for(dialog)
+    assert dialog.error is None, dialog.error
+    outputs = sorted((tmp_path / "out").glob("*.b2b"))
+    assert len(outputs) == 3 and "Total:" in dialog.summary
+    for out, src in zip(outputs, sorted(folder.glob("*.TIF"))):
+        np.testing.assert_array_equal(pixels(out), pixels(src))
+    assert len([layer for layer in project.mapLayers().values() if str(tmp_path) in layer.source()]) == 3
 
 
 def test_convert_dialog_safe_and_cancel(qgis_app, iface, project, tmp_path, shared_data):
