@@ -3,7 +3,6 @@
     python qgis_plugin/build_zip.py [OUT_DIR]     -> OUT_DIR/byte2bit_qgis-<version>.zip (default build/)
 """
 import configparser
-import os
 import pathlib
 import sys
 import zipfile

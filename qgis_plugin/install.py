@@ -8,7 +8,6 @@
   variables (Settings > Options > System), applied when QGIS starts, in the profile's QGIS3.ini.
 """
 import configparser
-import os
 import pathlib
 import shutil
 import sys

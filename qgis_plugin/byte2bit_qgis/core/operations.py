@@ -55,7 +55,7 @@ def convert(source: str, output: str, level: int = 4, quantize_scale: float = 0.
         out = b2b.transform(source, output, cogLayout=cog_layout, compression_level=level,
                             quantize_scale=quantize_scale, block_size=block_size, overviews=overviews,
                             progress=report)
-    except b2b.Byte2BitError as e:
+    except b2b.Byte2BitError:
         if is_cancelled and is_cancelled():
             raise Cancelled("cancelled: no output was written") from None
         raise
