@@ -20,6 +20,18 @@ def path_size(path: str) -> int:
     return os.path.getsize(path) if os.path.exists(path) else 0
 
 
+def _reporter(progress, is_cancelled):
+    """A byte2bit progress callable (fraction done -> False to cancel) from a percent sink and a
+    cancel check, the shape QgsTask and QgsProcessingFeedback offer."""
+    def report(fraction):
+        if is_cancelled and is_cancelled():
+            return False
+        if progress:
+            progress(100.0 * fraction)
+        return True
+    return report
+
+
 @dataclass
 class ConvertResult:
     source: str
@@ -43,18 +55,11 @@ def convert(source: str, output: str, level: int = 4, quantize_scale: float = 0.
             ) -> ConvertResult:
     """One raster, SAFE product (.SAFE folder or .zip) or GDAL dataset name into one .b2b."""
     b2b = import_byte2bit()
-
-    def report(fraction):
-        if is_cancelled and is_cancelled():
-            return False
-        if progress:
-            progress(100.0 * fraction)
-        return True
     start = time.perf_counter()
     try:
         out = b2b.transform(source, output, cogLayout=cog_layout, compression_level=level,
                             quantize_scale=quantize_scale, block_size=block_size, overviews=overviews,
-                            progress=report)
+                            progress=_reporter(progress, is_cancelled))
     except b2b.Byte2BitError:
         if is_cancelled and is_cancelled():
             raise Cancelled("cancelled: no output was written") from None
@@ -65,15 +70,8 @@ def convert(source: str, output: str, level: int = 4, quantize_scale: float = 0.
 def verify(original: str, b2b_path: str, progress=None, is_cancelled=None):
     """The byte2bit VerifyReport (never raises on a mismatch: the report says pass or fail)."""
     b2b = import_byte2bit()
-
-    def report(fraction):
-        if is_cancelled and is_cancelled():
-            return False
-        if progress:
-            progress(100.0 * fraction)
-        return True
     try:
-        return b2b.verify(original, b2b_path, progress=report, raise_on_mismatch=False)
+        return b2b.verify(original, b2b_path, progress=_reporter(progress, is_cancelled), raise_on_mismatch=False)
     except b2b.Byte2BitError as e:
         if "cancelled" in str(e):
             raise Cancelled("verification cancelled") from None
