@@ -296,7 +296,8 @@ print("MESSAGES:", " | ".join(item.text() for item in iface.bar.items()))
 plugin.unload()
 """
     env = dict(os.environ, GDAL_DRIVER_PATH=str(tmp_path), QT_QPA_PLATFORM="offscreen")  # no plugin there
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                       cwd=tmp_path)  # a folder that exists: an earlier test may have left a removed cwd
     assert r.returncode == 0, r.stderr
     assert "MESSAGES: The B2B GDAL driver is not loaded in QGIS's GDAL" in r.stdout
 
