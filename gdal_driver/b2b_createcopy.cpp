@@ -2,15 +2,21 @@
 // target, renamed into place only when everything is written.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <map>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "cpl_string.h"
 
 #include "b2b_driver.hpp"
 #include "b2b_layout.hpp"
+#include "b2b_store.hpp"
 
 namespace b2b_gdal {
 namespace {
@@ -448,7 +454,7 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
 
     CPLJSONObject attrs, tag;
     tag.Add("layout", layout_raster);
-    tag.Add("format_version", raster_format_version);
+    tag.Add("format_version", container_format_version);
     attrs.Add("byte2bit", tag);
     attrs.Add("raster", raster);
     if (!out.put(prefix + "zarr.json", group_json(attrs))) return error("cannot write %szarr.json", prefix);
@@ -495,7 +501,7 @@ bool write_collection(store_writer& out, GDALDataset* src, const settings& s, co
     }
     CPLJSONObject attrs, tag;
     tag.Add("layout", layout_rasters);
-    tag.Add("format_version", raster_format_version);
+    tag.Add("format_version", container_format_version);
     attrs.Add("byte2bit", tag);
     attrs.Add("subdatasets", json_names);
     attrs.Add("subdataset_descriptions", json_desc);
@@ -510,18 +516,93 @@ void remove_path(const std::string& path) {
     else VSIUnlink(path.c_str());
 }
 
+// Names beside the target: ".NAME.<pid>-<n>.tmp" for a write in progress, ".NAME.<pid>-<n>.old"
+// for the previous file while it is being replaced. The pid tells the next writer whether the
+// process that made them is gone (killed), so it can clean up and restore.
+std::string side_name(const std::string& target, const char* suffix) {
+    static std::atomic<unsigned> counter{0};
+    return CPLFormFilename(CPLGetPath(target.c_str()),
+                           CPLSPrintf(".%s.%lx-%u.%s", CPLGetFilename(target.c_str()),
+                                      static_cast<unsigned long>(getpid()), counter++, suffix),
+                           nullptr);
+}
+
+// Files a killed writer left for `target`: its temporary output is removed, and the previous file
+// it had moved aside is put back when nothing has replaced it since.
+void clean_after_killed_writers(const std::string& target) {
+    const std::string dir = CPLGetPath(target.c_str());
+    const std::string prefix = std::string(".") + CPLGetFilename(target.c_str()) + ".";
+    const CPLStringList names(VSIReadDir(dir.empty() ? "." : dir.c_str()));
+    for (int i = 0; i < names.size(); ++i) {
+        const std::string name = names[i];
+        if (name.rfind(prefix, 0) != 0) continue;
+        const std::string rest = name.substr(prefix.size());  // "<pid>-<n>.tmp"
+        const bool tmp = rest.size() > 4 && rest.compare(rest.size() - 4, 4, ".tmp") == 0;
+        const bool old = rest.size() > 4 && rest.compare(rest.size() - 4, 4, ".old") == 0;
+        char* end = nullptr;
+        const unsigned long pid = std::strtoul(rest.c_str(), &end, 16);
+        if ((!tmp && !old) || !end || *end != '-' || pid == 0) continue;
+        if (pid == static_cast<unsigned long>(getpid()) || kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;
+        const std::string path = CPLFormFilename(dir.c_str(), name.c_str(), nullptr);
+        VSIStatBufL st;
+        if (old && VSIStatL(target.c_str(), &st) != 0) {
+            CPLError(CE_Warning, CPLE_AppDefined, "B2B: restoring %s, left aside by a writer that was killed",
+                     target.c_str());
+            VSIRename(path.c_str(), target.c_str());
+        } else {
+            remove_path(path);
+        }
+    }
+}
+
+// GDAL deletes an existing target before CreateCopy (QuietDelete). Deleting it outright would lose
+// it when the write then fails, so Delete moves a file aside and CreateCopy removes it only after
+// the new file is in place, or puts it back. A Delete no CreateCopy follows is finished at exit.
+struct moved_aside {
+    std::mutex mutex;
+    std::map<std::string, std::string> backups;  // target -> its previous file
+    ~moved_aside() {
+        for (const auto& entry : backups) remove_path(entry.second);
+    }
+    void put(const std::string& target, const std::string& backup) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (backups.count(target)) remove_path(backups[target]);
+        backups[target] = backup;
+    }
+    std::string take(const std::string& target) {
+        std::lock_guard<std::mutex> lock(mutex);
+        const auto it = backups.find(target);
+        if (it == backups.end()) return "";
+        const std::string backup = it->second;
+        backups.erase(it);
+        return backup;
+    }
+};
+moved_aside& previous_files() {
+    static moved_aside instance;
+    return instance;
+}
+
+std::string plain_path(const char* filename) {
+    std::string path = filename;
+    if (STARTS_WITH_CI(path.c_str(), "B2B:")) path = path.substr(4);
+    return path;
+}
+
 }  // namespace
 
 CPLErr Delete(const char* filename) {
-    std::string path = filename;
-    if (STARTS_WITH_CI(path.c_str(), "B2B:")) path = path.substr(4);
+    const std::string path = plain_path(filename);
     VSIStatBufL st;
     if (VSIStatL(path.c_str(), &st) != 0) {
         CPLError(CE_Failure, CPLE_FileIO, "B2B: %s does not exist", path.c_str());
         return CE_Failure;
     }
-    const int rc = VSI_ISDIR(st.st_mode) ? VSIRmdirRecursive(path.c_str()) : VSIUnlink(path.c_str());
-    return rc == 0 ? CE_None : CE_Failure;
+    if (VSI_ISDIR(st.st_mode)) return VSIRmdirRecursive(path.c_str()) == 0 ? CE_None : CE_Failure;
+    const std::string backup = side_name(path, "old");
+    if (VSIRename(path.c_str(), backup.c_str()) != 0) return VSIUnlink(path.c_str()) == 0 ? CE_None : CE_Failure;
+    previous_files().put(path, backup);
+    return CE_None;
 }
 
 GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int /*strict*/, char** options,
@@ -529,33 +610,46 @@ GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int /*strict*/, 
     settings s;
     if (!parse_settings(options, s)) return nullptr;
     const std::string target = filename;
+    clean_after_killed_writers(target);
     // A unique hidden name beside the target, so the final rename is atomic on one file system.
-    static std::atomic<unsigned> counter{0};
-    const std::string temp = CPLFormFilename(
-        CPLGetPath(filename), CPLSPrintf(".%s.%llx-%u.tmp", CPLGetFilename(filename),
-                                            static_cast<unsigned long long>(CPLGetPID()), counter++), nullptr);
+    const std::string temp = side_name(target, "tmp");
     if (!progress) progress = GDALDummyProgress;
     bool ok = false;
-    {
+    try {
         std::unique_ptr<store_writer> out(store_writer::create(temp, s.zip));
         if (!out) {
             CPLError(CE_Failure, CPLE_OpenFailed, "B2B: cannot create %s", temp.c_str());
-            return nullptr;
+        } else {
+            const progress_span span{progress, progress_data, 0.0, 1.0};
+            ok = src->GetRasterCount() > 0 ? write_raster(*out, src, "", s, span) : write_collection(*out, src, s, span);
+            if (ok && !out->close()) ok = error("cannot finish %s (disk full?)", temp);
         }
-        const progress_span span{progress, progress_data, 0.0, 1.0};
-        ok = src->GetRasterCount() > 0 ? write_raster(*out, src, "", s, span) : write_collection(*out, src, s, span);
-        ok = ok && out->close();
+    } catch (const std::bad_alloc&) {
+        ok = error("out of memory writing %s", target);
     }
+    std::string previous = previous_files().take(target);
     if (ok) {
+        // A directory (or a file replaced by a directory) cannot be renamed over: move it aside first.
         VSIStatBufL st;
-        if (VSIStatL(target.c_str(), &st) == 0 && (VSI_ISDIR(st.st_mode) || !s.zip)) remove_path(target);
-        ok = VSIRename(temp.c_str(), target.c_str()) == 0;
+        if (VSIStatL(target.c_str(), &st) == 0 && (VSI_ISDIR(st.st_mode) || !s.zip)) {
+            const std::string aside = side_name(target, "old");
+            if (VSIRename(target.c_str(), aside.c_str()) != 0) {
+                ok = error("cannot move the existing %s aside", target);
+            } else {
+                if (!previous.empty()) remove_path(previous);
+                previous = aside;
+            }
+        }
+        ok = ok && VSIRename(temp.c_str(), target.c_str()) == 0;
         if (!ok) CPLError(CE_Failure, CPLE_FileIO, "B2B: cannot rename %s to %s", temp.c_str(), target.c_str());
     }
     if (!ok) {
         remove_path(temp);
+        VSIStatBufL st;
+        if (!previous.empty() && VSIStatL(target.c_str(), &st) != 0) VSIRename(previous.c_str(), target.c_str());
         return nullptr;
     }
+    if (!previous.empty()) remove_path(previous);
     progress(1.0, nullptr, progress_data);
     const char* const drivers[] = {driver_name, nullptr};
     return GDALDataset::Open(filename, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, drivers);

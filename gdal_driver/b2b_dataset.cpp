@@ -1,8 +1,10 @@
 #include "b2b_dataset.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
+#include <climits>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -12,7 +14,15 @@
 #include "b2b_driver.hpp"
 
 namespace b2b_gdal {
+
+// A damaged or hostile raster description: thrown while loading, reported by Open.
+struct invalid_file : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 namespace {
+
+[[noreturn]] void invalid(const std::string& why) { throw invalid_file(why); }
 
 // Splits "B2B:path", B2B:"path":group or a plain path into the container path and a raster group.
 void parse_name(const std::string& name, std::string& path, std::string& group) {
@@ -29,49 +39,234 @@ void parse_name(const std::string& name, std::string& path, std::string& group) 
     path = rest;
 }
 
-// Raster group names become key prefixes: letters, digits, '_', '-', '.', and never "." or "..".
+// Raster group names become key prefixes: letters, digits, '_', '-', '.', never "." or "..", and
+// never the reserved "__" names.
 bool valid_group_name(const std::string& name) {
-    if (name.empty() || name == "." || name == ".." || name.size() > 255) return false;
+    if (name.empty() || name == "." || name == ".." || name.size() > 255 || name.rfind("__", 0) == 0) return false;
     for (char c : name)
         if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
     return true;
 }
 
-bool fail(const std::string& path, const std::string& why) {
-    CPLError(CE_Failure, CPLE_OpenFailed, "B2B: %s: %s", path.c_str(), why.c_str());
-    return false;
-}
-
-bool read_json(const store_reader& store, const std::string& key, CPLJSONDocument& doc, std::string* why) {
+void read_json(const store_reader& store, const std::string& key, CPLJSONDocument& doc) {
     std::vector<GByte> bytes;
-    if (!store.read(key, bytes, max_json_bytes, why)) return false;
+    std::string why;
+    if (!store.read(key, bytes, max_json_bytes, &why)) invalid(why);
+    if (!json_within_limits(bytes.data(), bytes.size()))
+        invalid(key + " nests deeper or holds more values than a .b2b description can");
     bytes.push_back(0);
     CPLPushErrorHandler(CPLQuietErrorHandler);
     const bool parsed = doc.LoadMemory(bytes.data(), int(bytes.size() - 1));
     CPLPopErrorHandler();
-    if (!parsed) {
-        *why = key + " is not valid JSON";
-        return false;
-    }
-    return true;
+    if (!parsed || doc.GetRoot().GetType() != CPLJSONObject::Type::Object) invalid(key + " is not valid JSON");
 }
 
-void load_metadata(GDALMajorObject& target, const CPLJSONArray& domains) {
+// Typed access to the fields of a description: absent fields take defaults, wrong types throw.
+bool present(const CPLJSONObject& o, const char* name) { return o.GetObj(name).IsValid(); }
+
+bool is_integer(const CPLJSONObject& v) {
+    return v.GetType() == CPLJSONObject::Type::Integer || v.GetType() == CPLJSONObject::Type::Long;
+}
+
+GInt64 integer(const CPLJSONObject& v, GInt64 lo, GInt64 hi, const std::string& what) {
+    if (!is_integer(v) || v.ToLong() < lo || v.ToLong() > hi)
+        invalid(what + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v.ToLong();
+}
+
+std::string text(const CPLJSONObject& o, const char* name, const std::string& what) {
+    const CPLJSONObject v = o.GetObj(name);
+    if (!v.IsValid()) return "";
+    if (v.GetType() != CPLJSONObject::Type::String) invalid(what + " must be a string");
+    return v.ToString();
+}
+
+double number(const CPLJSONObject& v, const std::string& what) {
+    double out = 0;
+    if (!exact_value(v, out)) invalid(what + " must be a number");
+    return out;
+}
+
+CPLJSONArray array(const CPLJSONObject& o, const char* name, int max_size, const std::string& what) {
+    const CPLJSONObject v = o.GetObj(name);
+    if (!v.IsValid()) return CPLJSONArray();
+    if (v.GetType() != CPLJSONObject::Type::Array) invalid(what + " must be a list");
+    const CPLJSONArray a = v.ToArray();
+    if (a.Size() > max_size) invalid(what + " has " + std::to_string(a.Size()) + " entries, at most " +
+                                     std::to_string(max_size) + " are allowed");
+    return a;
+}
+
+CPLJSONObject object(const CPLJSONArray& a, int i, const std::string& what) {
+    const CPLJSONObject v = a[i];
+    if (v.GetType() != CPLJSONObject::Type::Object) invalid(what + " must be an object");
+    return v;
+}
+
+// Metadata domains, [{domain, items: [[key, value], ...]}] or [{domain: "xml:...", xml}].
+struct metadata_domain {
+    std::string domain;
+    CPLStringList items;
+};
+
+std::vector<metadata_domain> metadata_list(const CPLJSONObject& o, const std::string& what) {
+    std::vector<metadata_domain> out;
+    const CPLJSONArray domains = array(o, "metadata", 4096, what);
     for (int i = 0; i < domains.Size(); ++i) {
-        const CPLJSONObject d = domains[i];
-        const std::string domain = d.GetString("domain");
-        if (STARTS_WITH(domain.c_str(), "xml:")) {
-            const std::string xml = d.GetString("xml");
-            const char* const list[] = {xml.c_str(), nullptr};
-            target.GDALMajorObject::SetMetadata(const_cast<char**>(list), domain.c_str());
-        } else {
-            char** list = string_list_from_pairs(d.GetArray("items"));
-            target.GDALMajorObject::SetMetadata(list, domain.c_str());
-            CSLDestroy(list);
+        const CPLJSONObject d = object(domains, i, what + " domain");
+        metadata_domain m;
+        m.domain = text(d, "domain", what + " domain name");
+        if (STARTS_WITH(m.domain.c_str(), "xml:")) {
+            m.items.AddString(text(d, "xml", what + " " + m.domain).c_str());
+        } else if (!string_list_from_pairs(array(d, "items", 1 << 20, what), m.items)) {
+            invalid(what + " domain '" + m.domain + "' must hold [key, value] string pairs");
         }
+        out.push_back(std::move(m));
     }
+    return out;
 }
 
+void apply_metadata(GDALMajorObject& target, const std::vector<metadata_domain>& domains) {
+    for (const auto& d : domains) target.GDALMajorObject::SetMetadata(const_cast<char**>(d.items.List()), d.domain.c_str());
+}
+
+std::shared_ptr<GDALColorTable> color_table(const CPLJSONObject& band, const storage_type& type,
+                                            const std::string& what) {
+    const int max_entries = type.item_bytes == 1 ? 256 : 65536;
+    const CPLJSONArray entries = array(band, "color_table", max_entries, what + " color_table");
+    if (entries.Size() == 0) return nullptr;
+    auto table = std::make_shared<GDALColorTable>();
+    for (int e = 0; e < entries.Size(); ++e) {
+        const std::string where = what + " color_table entry " + std::to_string(e);
+        if (entries[e].GetType() != CPLJSONObject::Type::Array) invalid(where + " must be [c1, c2, c3(, c4)]");
+        const CPLJSONArray c = entries[e].ToArray();
+        if (c.Size() < 3 || c.Size() > 4) invalid(where + " must be [c1, c2, c3(, c4)]");
+        short v[4] = {0, 0, 0, 255};
+        for (int k = 0; k < c.Size(); ++k) v[k] = short(integer(c[k], 0, 32767, where));
+        const GDALColorEntry entry = {v[0], v[1], v[2], v[3]};
+        table->SetColorEntry(e, &entry);
+    }
+    return table;
+}
+
+}  // namespace
+
+struct B2BDataset::band_description {
+    storage_type type;
+    bool has_nodata = false;
+    std::string nodata;
+    bool has_scale = false, has_offset = false;
+    double scale = 1.0, offset = 0.0;
+    std::string unit, description;
+    GDALColorInterp interp = GCI_Undefined;
+    std::shared_ptr<GDALColorTable> color_table;
+    std::vector<metadata_domain> metadata;
+};
+
+struct B2BDataset::raster_description {
+    int width = 0, height = 0, block_x = 0, block_y = 0, level = 4;
+    double quantize = 0.0;
+    std::vector<band_description> bands;
+    std::vector<std::pair<int, int>> overviews;
+    bool mask = false;
+    bool has_geotransform = false;
+    double geotransform[6] = {0, 1, 0, 0, 0, 1};
+    std::string crs_wkt, gcp_crs_wkt;
+    std::vector<GDAL_GCP> gcps;  // owns the strings: freed by GDALDeinitGCPs unless moved out
+    std::vector<metadata_domain> metadata;
+
+    raster_description() = default;
+    raster_description(const raster_description&) = delete;
+    ~raster_description() {
+        if (!gcps.empty()) GDALDeinitGCPs(int(gcps.size()), gcps.data());
+    }
+
+    // Validates every field before anything uses it.
+    explicit raster_description(const CPLJSONObject& r) {
+        if (r.GetType() != CPLJSONObject::Type::Object) invalid("raster description missing from zarr.json");
+        width = int(integer(r.GetObj("width"), 1, INT_MAX, "raster width"));
+        height = int(integer(r.GetObj("height"), 1, INT_MAX, "raster height"));
+        const CPLJSONArray block = array(r, "block_size", 2, "block_size");
+        if (block.Size() != 2) invalid("block_size must be [x, y]");
+        block_x = int(integer(block[0], 1, max_block_size, "block width"));
+        block_y = int(integer(block[1], 1, max_block_size, "block height"));
+        if (present(r, "compression_level")) level = int(integer(r.GetObj("compression_level"), 0, 4, "compression_level"));
+        if (present(r, "quantize_scale")) quantize = number(r.GetObj("quantize_scale"), "quantize_scale");
+        if (!(quantize >= 0) || !std::isfinite(quantize)) invalid("quantize_scale must be 0 or positive");
+        if (present(r, "mask")) {
+            if (r.GetObj("mask").GetType() != CPLJSONObject::Type::Boolean) invalid("mask must be true or false");
+            mask = r.GetBool("mask");
+        }
+
+        const CPLJSONArray ovs = array(r, "overviews", max_overview_levels, "overviews");
+        int prev_w = width, prev_h = height;
+        for (int k = 0; k < ovs.Size(); ++k) {
+            const std::string where = "overview " + std::to_string(k + 1);
+            if (ovs[k].GetType() != CPLJSONObject::Type::Array || ovs[k].ToArray().Size() != 2)
+                invalid(where + " must be [width, height]");
+            const CPLJSONArray wh = ovs[k].ToArray();
+            const int w = int(integer(wh[0], 1, prev_w, where + " width")), h = int(integer(wh[1], 1, prev_h, where + " height"));
+            overviews.emplace_back(prev_w = w, prev_h = h);
+        }
+
+        const CPLJSONArray list = array(r, "bands", 65535, "bands");
+        if (list.Size() < 1) invalid("the raster lists no bands");
+        if (long(list.Size()) * long(1 + overviews.size()) > max_band_objects)
+            invalid(std::to_string(list.Size()) + " bands with " + std::to_string(overviews.size()) +
+                    " overview levels are more than this driver opens");
+        for (int i = 0; i < list.Size(); ++i) {
+            const std::string what = "band " + std::to_string(i + 1);
+            const CPLJSONObject b = object(list, i, what);
+            band_description d;
+            const std::string name = text(b, "data_type", what + " data_type");
+            if (!storage_from_name(name, d.type)) invalid(what + " has an unknown data type '" + name + "'");
+            d.has_nodata = present(b, "nodata");
+            if (d.has_nodata) {
+                d.nodata = text(b, "nodata", what + " nodata");
+                double unused;
+                if (!exact_value(b.GetObj("nodata"), unused)) invalid(what + " nodata must be a number");
+            }
+            if ((d.has_scale = present(b, "scale"))) d.scale = number(b.GetObj("scale"), what + " scale");
+            if ((d.has_offset = present(b, "offset"))) d.offset = number(b.GetObj("offset"), what + " offset");
+            d.unit = text(b, "unit", what + " unit");
+            d.description = text(b, "description", what + " description");
+            const std::string interp = text(b, "color_interpretation", what + " color_interpretation");
+            d.interp = GDALGetColorInterpretationByName(interp.empty() ? "Undefined" : interp.c_str());
+            d.color_table = color_table(b, d.type, what);
+            d.metadata = metadata_list(b, what + " metadata");
+            bands.push_back(std::move(d));
+        }
+
+        const CPLJSONArray gt = array(r, "geotransform", 6, "geotransform");
+        if (gt.Size() != 0 && gt.Size() != 6) invalid("geotransform must hold six numbers");
+        has_geotransform = gt.Size() == 6;
+        for (int i = 0; i < gt.Size(); ++i) geotransform[i] = number(gt[i], "geotransform");
+        crs_wkt = text(r, "crs_wkt", "crs_wkt");
+        gcp_crs_wkt = text(r, "gcp_crs_wkt", "gcp_crs_wkt");
+        const CPLJSONArray g = array(r, "gcps", 1 << 20, "gcps");
+        for (int i = 0; i < g.Size(); ++i) {
+            const std::string what = "GCP " + std::to_string(i + 1);
+            const CPLJSONObject o = object(g, i, what);
+            GDAL_GCP gcp;
+            gcp.dfGCPPixel = number(o.GetObj("pixel"), what + " pixel");
+            gcp.dfGCPLine = number(o.GetObj("line"), what + " line");
+            gcp.dfGCPX = number(o.GetObj("x"), what + " x");
+            gcp.dfGCPY = number(o.GetObj("y"), what + " y");
+            gcp.dfGCPZ = present(o, "z") ? number(o.GetObj("z"), what + " z") : 0.0;
+            const std::string id = text(o, "id", what + " id"), info = text(o, "info", what + " info");
+            gcp.pszId = CPLStrdup(id.c_str());
+            gcp.pszInfo = CPLStrdup(info.c_str());
+            gcps.push_back(gcp);
+        }
+        metadata = metadata_list(r, "metadata");
+    }
+};
+
+namespace {
+bool fail(const std::string& path, const std::string& why) {
+    CPLError(CE_Failure, CPLE_OpenFailed, "B2B: %s: %s", path.c_str(), why.c_str());
+    return false;
+}
 }  // namespace
 
 int configured_threads(CSLConstList open_options) {
@@ -82,59 +277,71 @@ int configured_threads(CSLConstList open_options) {
     return std::max(1, std::min(atoi(value), 1024));
 }
 
+// GDAL must never see an exception, whatever the file holds.
 GDALDataset* B2BDataset::Open(GDALOpenInfo* info) {
     if (!Identify(info)) return nullptr;
     std::string path, group;
     parse_name(info->pszFilename, path, group);
-    if (info->eAccess == GA_Update) {
-        CPLError(CE_Failure, CPLE_NotSupported,
-                 "B2B: %s: .b2b files are read-only; write a new one with gdal_translate -of B2B", path.c_str());
-        return nullptr;
+    try {
+        return open(info);
+    } catch (const invalid_file& e) {
+        fail(path, e.what());
+    } catch (const std::bad_alloc&) {
+        fail(path, "out of memory while opening");
+    } catch (const std::exception& e) {
+        fail(path, e.what());
     }
+    return nullptr;
+}
+
+GDALDataset* B2BDataset::open(GDALOpenInfo* info) {
+    std::string path, group;
+    parse_name(info->pszFilename, path, group);
+    if (info->eAccess == GA_Update)
+        invalid(".b2b files are read-only; write a new one with gdal_translate -of B2B");
     std::string why;
     std::shared_ptr<store_reader> store(store_reader::open(path, &why));
-    if (!store) return fail(path, why), nullptr;
+    if (!store || !store->load_manifest(&why)) invalid(why);
     CPLJSONDocument doc;
-    if (!read_json(*store, "zarr.json", doc, &why))
-        return fail(path, why + " (not a .b2b file, or a damaged one)"), nullptr;
+    read_json(*store, "zarr.json", doc);
     const CPLJSONObject attrs = doc.GetRoot().GetObj("attributes");
     const CPLJSONObject tag = attrs.GetObj("byte2bit");
-    if (!tag.IsValid()) return fail(path, "not a Byte2Bit container (no byte2bit attribute)"), nullptr;
-    const std::string layout = tag.GetString("layout");
-    const int version = tag.GetInteger("format_version", -1);
-    if (version > raster_format_version)
-        return fail(path, "written by a newer Byte2Bit (container format " + std::to_string(version) +
-                              "); this driver reads up to " + std::to_string(raster_format_version)),
-               nullptr;
+    if (tag.GetType() != CPLJSONObject::Type::Object) invalid("not a Byte2Bit container (no byte2bit attribute)");
+    const std::string layout = text(tag, "layout", "layout");
+    const int version = int(integer(tag.GetObj("format_version"), 0, INT_MAX, "format_version"));
+    if (version > container_format_version)
+        invalid("written by a newer Byte2Bit (container format " + std::to_string(version) +
+                "); this driver reads up to " + std::to_string(container_format_version));
+    if (version >= 2 && !store->has_manifest())
+        invalid(std::string(manifest_key) + " is missing: entries of this file may have been lost");
     const int threads = configured_threads(info->papszOpenOptions);
 
     auto ds = std::unique_ptr<B2BDataset>(new B2BDataset());
     ds->SetDescription(info->pszFilename);
+    ds->store_ = store;
     if (layout == layout_rasters && group.empty()) {
-        if (!ds->load_collection(attrs, path)) return nullptr;
+        ds->load_collection(attrs, path);
     } else if (layout == layout_rasters || layout == layout_raster) {
         CPLJSONObject raster = attrs.GetObj("raster");
         std::string prefix;
+        CPLJSONDocument sub;
         if (layout == layout_rasters) {
             bool known = false;
-            const CPLJSONArray names = attrs.GetArray("subdatasets");
+            const CPLJSONArray names = array(attrs, "subdatasets", 65535, "subdatasets");
             for (int i = 0; i < names.Size(); ++i) known |= names[i].ToString() == group;
-            if (!known || !valid_group_name(group))
-                return fail(path, "no raster named '" + group + "' in this file"), nullptr;
+            if (!known || !valid_group_name(group)) invalid("no raster named '" + group + "' in this file");
             prefix = group + "/";
-            CPLJSONDocument sub;
-            if (!read_json(*store, prefix + "zarr.json", sub, &why)) return fail(path, why), nullptr;
+            read_json(*store, prefix + "zarr.json", sub);
             raster = sub.GetRoot().GetObj("attributes").GetObj("raster");
         } else if (!group.empty()) {
-            return fail(path, "this file holds one raster; it has no raster named '" + group + "'"), nullptr;
+            invalid("this file holds one raster; it has no raster named '" + group + "'");
         }
-        if (!ds->load_raster(store, prefix, raster, 0, threads)) return nullptr;
+        const raster_description description(raster);
+        ds->load_raster(store, prefix, description, 0, threads);
     } else {
-        return fail(path, "holds a Byte2Bit " + (layout.empty() ? std::string("?") : layout) +
-                              ", not a raster; read it with the Python API (byte2bit.load)"),
-               nullptr;
+        invalid("holds a Byte2Bit " + (layout.empty() ? std::string("?") : layout) +
+                ", not a raster; read it with the Python API (byte2bit.load_byte2bit or open_archive)");
     }
-    ds->store_ = store;
     ds->SetPhysicalFilename(path.c_str());
     ds->TryLoadXML();
     ds->oOvManager.Initialize(ds.get(), info->pszFilename);
@@ -145,141 +352,101 @@ B2BDataset::~B2BDataset() {
     if (!gcps_.empty()) GDALDeinitGCPs(int(gcps_.size()), gcps_.data());  // frees the id and info strings
 }
 
-bool B2BDataset::load_collection(const CPLJSONObject& attrs, const std::string& path) {
+void B2BDataset::load_collection(const CPLJSONObject& attrs, const std::string& path) {
     nRasterXSize = nRasterYSize = 0;  // a list of rasters (SUBDATASETS), no pixels of its own
-    const CPLJSONArray names = attrs.GetArray("subdatasets");
-    const CPLJSONArray descriptions = attrs.GetArray("subdataset_descriptions");
+    const CPLJSONArray names = array(attrs, "subdatasets", 65535, "subdatasets");
+    const CPLJSONArray descriptions = array(attrs, "subdataset_descriptions", 65535, "subdataset_descriptions");
     CPLStringList sds;
     for (int i = 0; i < names.Size(); ++i) {
+        if (names[i].GetType() != CPLJSONObject::Type::String) invalid("subdataset names must be strings");
         const std::string name = names[i].ToString();
-        if (!valid_group_name(name)) return fail(path, "invalid raster name '" + name + "'");
+        if (!valid_group_name(name)) invalid("invalid raster name '" + name + "'");
         sds.SetNameValue(CPLSPrintf("SUBDATASET_%d_NAME", i + 1),
                          CPLSPrintf("B2B:\"%s\":%s", path.c_str(), name.c_str()));
-        const std::string desc = i < descriptions.Size() ? descriptions[i].ToString() : name;
+        std::string desc = name;
+        if (i < descriptions.Size()) {
+            if (descriptions[i].GetType() != CPLJSONObject::Type::String)
+                invalid("subdataset descriptions must be strings");
+            desc = descriptions[i].ToString();
+        }
         sds.SetNameValue(CPLSPrintf("SUBDATASET_%d_DESC", i + 1), desc.c_str());
     }
-    load_metadata(*this, attrs.GetArray("metadata"));
+    apply_metadata(*this, metadata_list(attrs, "metadata"));
     GDALMajorObject::SetMetadata(sds.List(), "SUBDATASETS");
-    return true;
 }
 
-bool B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const std::string& prefix,
-                             const CPLJSONObject& raster, int overview_level, int threads) {
-    const std::string& path = store->path();
+void B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const std::string& prefix,
+                             const raster_description& raster, int overview_level, int threads) {
     store_ = store;
     prefix_ = prefix;
     threads_ = threads;
-    if (!raster.IsValid()) return fail(path, "raster description missing from zarr.json");
-    const GInt64 width = raster.GetLong("width", 0), height = raster.GetLong("height", 0);
-    const CPLJSONArray block = raster.GetArray("block_size");
-    const GInt64 bx = block.Size() == 2 ? block[0].ToLong() : 0, by = block.Size() == 2 ? block[1].ToLong() : 0;
-    const CPLJSONArray bands = raster.GetArray("bands");
-    const CPLJSONArray overviews = raster.GetArray("overviews");
-    if (width < 1 || height < 1 || width > INT_MAX || height > INT_MAX)
-        return fail(path, "invalid raster size " + std::to_string(width) + "x" + std::to_string(height));
-    if (bx < 1 || by < 1 || bx > max_block_size || by > max_block_size)
-        return fail(path, "invalid block size " + std::to_string(bx) + "x" + std::to_string(by));
-    if (bands.Size() < 1 || bands.Size() > 65535) return fail(path, "invalid band list");
-    nRasterXSize = int(width);
-    nRasterYSize = int(height);
-    int level_w = nRasterXSize, level_h = nRasterYSize;
+    nRasterXSize = raster.width;
+    nRasterYSize = raster.height;
     if (overview_level > 0) {
-        const CPLJSONArray size = overviews[overview_level - 1].ToArray();
-        level_w = size.Size() == 2 ? size[0].ToInteger() : 0;
-        level_h = size.Size() == 2 ? size[1].ToInteger() : 0;
-        if (level_w < 1 || level_h < 1 || level_w > nRasterXSize || level_h > nRasterYSize)
-            return fail(path, "invalid overview size");
-        nRasterXSize = level_w;
-        nRasterYSize = level_h;
+        nRasterXSize = raster.overviews[std::size_t(overview_level - 1)].first;
+        nRasterYSize = raster.overviews[std::size_t(overview_level - 1)].second;
         prefix_ = prefix + overview_group(overview_level) + "/";
     }
-    const int level = raster.GetInteger("compression_level", 4);
-    const double quantize = exact_value(raster.GetObj("quantize_scale"), 0.0);
-
-    for (int i = 0; i < bands.Size(); ++i) {
-        const CPLJSONObject b = bands[i];
-        storage_type type;
-        if (!storage_from_name(b.GetString("data_type"), type))
-            return fail(path, "band " + std::to_string(i + 1) + " has an unknown data type '" +
-                                  b.GetString("data_type") + "'");
-        auto band = new B2BRasterBand(this, i + 1, prefix_ + band_array(i + 1), type, int(bx), int(by));
-        SetBand(i + 1, band);
-        band->has_nodata_ = b.GetObj("nodata").IsValid();
-        band->nodata_ = b.GetString("nodata");
-        band->has_scale_ = b.GetObj("scale").IsValid();
-        band->scale_ = exact_value(b.GetObj("scale"), 1.0);
-        band->has_offset_ = b.GetObj("offset").IsValid();
-        band->offset_ = exact_value(b.GetObj("offset"), 0.0);
-        band->unit_ = b.GetString("unit");
-        band->interp_ = GDALGetColorInterpretationByName(b.GetString("color_interpretation", "Undefined").c_str());
-        const CPLJSONArray entries = b.GetArray("color_table");
-        if (entries.Size() > 0 && entries.Size() <= 65536) {
-            band->color_table_.reset(new GDALColorTable());
-            for (int e = 0; e < entries.Size(); ++e) {
-                const CPLJSONArray c = entries[e].ToArray();
-                GDALColorEntry entry = {short(c[0].ToInteger()), short(c[1].ToInteger()), short(c[2].ToInteger()),
-                                        short(c.Size() > 3 ? c[3].ToInteger() : 255)};
-                band->color_table_->SetColorEntry(e, &entry);
-            }
-        }
+    const int bx = raster.block_x, by = raster.block_y;
+    for (std::size_t i = 0; i < raster.bands.size(); ++i) {
+        const band_description& d = raster.bands[i];
+        auto band = new B2BRasterBand(this, int(i + 1), prefix_ + band_array(int(i + 1)), d.type, bx, by);
+        SetBand(int(i + 1), band);
+        band->has_nodata_ = d.has_nodata;
+        band->nodata_ = d.nodata;
+        band->has_scale_ = d.has_scale;
+        band->scale_ = d.scale;
+        band->has_offset_ = d.has_offset;
+        band->offset_ = d.offset;
+        band->unit_ = d.unit;
+        band->interp_ = d.interp;
+        band->color_table_ = d.color_table;
+        band->quantize_ = GDALDataTypeIsFloating(d.type.gdal) ? raster.quantize : 0.0;
         if (overview_level == 0) {
-            band->GDALMajorObject::SetDescription(b.GetString("description").c_str());
-            load_metadata(*band, b.GetArray("metadata"));
+            band->GDALMajorObject::SetDescription(d.description.c_str());
+            apply_metadata(*band, d.metadata);
         }
-        if (type.signed_byte) band->GDALMajorObject::SetMetadataItem("PIXELTYPE", "SIGNEDBYTE", "IMAGE_STRUCTURE");
+        if (d.type.signed_byte) band->GDALMajorObject::SetMetadataItem("PIXELTYPE", "SIGNEDBYTE", "IMAGE_STRUCTURE");
     }
-    if (raster.GetBool("mask", false)) {
+    if (raster.mask) {
         storage_type mask_type;
         storage_for_gdal(GDT_Byte, false, mask_type);
-        mask_.reset(new B2BRasterBand(this, 0, prefix_ + mask_array, mask_type, int(bx), int(by)));
+        mask_.reset(new B2BRasterBand(this, 0, prefix_ + mask_array, mask_type, bx, by));
         mask_->is_mask_ = true;
     }
 
     GDALMajorObject::SetMetadataItem("COMPRESSION", "BYTE2BIT", "IMAGE_STRUCTURE");
     GDALMajorObject::SetMetadataItem("INTERLEAVE", "BAND", "IMAGE_STRUCTURE");
-    GDALMajorObject::SetMetadataItem("COMPRESSION_REVERSIBILITY", quantize > 0 ? "LOSSY" : "LOSSLESS",
+    GDALMajorObject::SetMetadataItem("COMPRESSION_REVERSIBILITY", raster.quantize > 0 ? "LOSSY" : "LOSSLESS",
                                      "IMAGE_STRUCTURE");
-    GDALMajorObject::SetMetadataItem("B2B_LEVEL", CPLSPrintf("%d", level), "IMAGE_STRUCTURE");
-    if (quantize > 0)
-        GDALMajorObject::SetMetadataItem("B2B_QUANTIZE_SCALE", CPLSPrintf("%.17g", quantize), "IMAGE_STRUCTURE");
-    if (overview_level > 0) return true;
+    GDALMajorObject::SetMetadataItem("B2B_LEVEL", CPLSPrintf("%d", raster.level), "IMAGE_STRUCTURE");
+    if (raster.quantize > 0)
+        GDALMajorObject::SetMetadataItem("B2B_QUANTIZE_SCALE", CPLSPrintf("%.17g", raster.quantize),
+                                         "IMAGE_STRUCTURE");
+    if (overview_level > 0) return;
 
     // Georeferencing and metadata belong to the full-resolution level.
-    const CPLJSONArray gt = raster.GetArray("geotransform");
-    if (gt.Size() == 6) {
-        has_geotransform_ = true;
-        for (int i = 0; i < 6; ++i) geotransform_[i] = exact_value(gt[i], 0.0);
-    }
-    const std::string wkt = raster.GetString("crs_wkt");
-    if (!wkt.empty() && srs_.importFromWkt(wkt.c_str()) != OGRERR_NONE) return fail(path, "invalid CRS");
+    has_geotransform_ = raster.has_geotransform;
+    std::memcpy(geotransform_, raster.geotransform, sizeof(geotransform_));
+    if (!raster.crs_wkt.empty() && srs_.importFromWkt(raster.crs_wkt.c_str()) != OGRERR_NONE) invalid("invalid CRS");
     srs_.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    const CPLJSONArray gcps = raster.GetArray("gcps");
-    for (int i = 0; i < gcps.Size(); ++i) {
-        const CPLJSONObject g = gcps[i];
-        GDAL_GCP gcp;
-        gcp.pszId = CPLStrdup(g.GetString("id").c_str());
-        gcp.pszInfo = CPLStrdup(g.GetString("info").c_str());
-        gcp.dfGCPPixel = exact_value(g.GetObj("pixel"), 0.0);
-        gcp.dfGCPLine = exact_value(g.GetObj("line"), 0.0);
-        gcp.dfGCPX = exact_value(g.GetObj("x"), 0.0);
-        gcp.dfGCPY = exact_value(g.GetObj("y"), 0.0);
-        gcp.dfGCPZ = exact_value(g.GetObj("z"), 0.0);
+    for (const GDAL_GCP& g : raster.gcps) {
+        GDAL_GCP gcp = g;
+        gcp.pszId = CPLStrdup(g.pszId);
+        gcp.pszInfo = CPLStrdup(g.pszInfo);
         gcps_.push_back(gcp);
     }
-    const std::string gcp_wkt = raster.GetString("gcp_crs_wkt");
-    if (!gcp_wkt.empty() && gcp_srs_.importFromWkt(gcp_wkt.c_str()) != OGRERR_NONE)
-        return fail(path, "invalid GCP CRS");
+    if (!raster.gcp_crs_wkt.empty() && gcp_srs_.importFromWkt(raster.gcp_crs_wkt.c_str()) != OGRERR_NONE)
+        invalid("invalid GCP CRS");
     gcp_srs_.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    load_metadata(*this, raster.GetArray("metadata"));
+    apply_metadata(*this, raster.metadata);
 
-    if (overviews.Size() > 64) return fail(path, "too many overview levels");
-    for (int k = 1; k <= overviews.Size(); ++k) {
+    for (int k = 1; k <= int(raster.overviews.size()); ++k) {
         auto ov = std::unique_ptr<B2BDataset>(new B2BDataset());
         ov->SetDescription(GetDescription());
-        if (!ov->load_raster(store, prefix, raster, k, threads)) return false;
+        ov->load_raster(store, prefix, raster, k, threads);
         overviews_.push_back(std::move(ov));
     }
-    return true;
 }
 
 CPLErr B2BDataset::GetGeoTransform(double* transform) {
@@ -310,7 +477,7 @@ char** B2BDataset::GetFileList() {
 
 B2BRasterBand::B2BRasterBand(B2BDataset* ds, int band, const std::string& array, const storage_type& type,
                              int block_x, int block_y)
-    : ds_(ds), array_(array), type_(type) {
+    : ds_(ds), array_(array), type_(type), planes_axis_(type.planes ? 1 : 0) {
     poDS = ds;
     nBand = band;
     nRasterXSize = ds->GetRasterXSize();  // set by SetBand() for bands, not for the mask band
@@ -323,8 +490,41 @@ B2BRasterBand::B2BRasterBand(B2BDataset* ds, int band, const std::string& array,
 
 B2BRasterBand::~B2BRasterBand() = default;
 
+// The band array's zarr.json must describe what the raster description says: same shape, chunks,
+// data type and codec. A damaged description could otherwise show padding as pixels.
+std::string B2BRasterBand::check_array() const {
+    try {
+        CPLJSONDocument doc;
+        read_json(ds_->store(), array_ + "/zarr.json", doc);
+        const CPLJSONObject a = doc.GetRoot();
+        auto dims = [&](const CPLJSONArray& v, int y, int x) {
+            if (v.Size() != 2 + planes_axis_) return false;
+            if (planes_axis_ && !(is_integer(v[0]) && v[0].ToLong() == 2)) return false;
+            return is_integer(v[planes_axis_]) && v[planes_axis_].ToLong() == y && is_integer(v[planes_axis_ + 1]) &&
+                   v[planes_axis_ + 1].ToLong() == x;
+        };
+        const CPLJSONArray shape = array(a, "shape", 3, "shape");
+        const CPLJSONArray chunks =
+            array(a.GetObj("chunk_grid").GetObj("configuration"), "chunk_shape", 3, "chunk_shape");
+        const CPLJSONArray codecs = array(a, "codecs", 16, "codecs");
+        bool byte2bit_codec = false;
+        for (int i = 0; i < codecs.Size(); ++i)
+            byte2bit_codec |= codecs[i].GetType() == CPLJSONObject::Type::Object &&
+                              codecs[i].GetString("name") == "byte2bit";
+        if (text(a, "node_type", "node_type") != "array" || !dims(shape, nRasterYSize, nRasterXSize) ||
+            !dims(chunks, nBlockYSize, nBlockXSize) || text(a, "data_type", "data_type") != type_.zarr ||
+            !byte2bit_codec)
+            return array_ + "/zarr.json does not match the raster description (shape, chunks, data type or codec)";
+        return "";
+    } catch (const invalid_file& e) {
+        return e.what();
+    }
+}
+
 bool B2BRasterBand::decode_block(int col, int row, void* out, std::vector<GByte>& stream, std::vector<GByte>& planes,
                                  std::string* why) const {
+    std::call_once(array_checked_, [this] { array_error_ = check_array(); });
+    if (!array_error_.empty()) return *why = array_error_, false;
     const std::size_t pixels = std::size_t(nBlockXSize) * std::size_t(nBlockYSize);
     const std::size_t raw = pixels * std::size_t(type_.item_bytes);
     const std::string key = chunk_key(array_, row, col, type_.planes);
@@ -338,6 +538,10 @@ bool B2BRasterBand::decode_block(int col, int row, void* out, std::vector<GByte>
         shape.push_back(std::uint64_t(nBlockXSize));
         if (info.type != type_.codec || info.shape != shape) {
             *why = "chunk " + key + " holds " + byte2bit::dtype_name(info.type) + " of another shape than its band";
+            return false;
+        }
+        if (info.quantize_scale != quantize_) {
+            *why = "chunk " + key + " states an error bound other than the raster's";
             return false;
         }
         if (!type_.planes) {
@@ -356,13 +560,20 @@ bool B2BRasterBand::decode_block(int col, int row, void* out, std::vector<GByte>
     } catch (const byte2bit::error& e) {
         *why = "chunk " + key + ": " + e.what();
         return false;
+    } catch (const std::bad_alloc&) {
+        *why = "out of memory decoding chunk " + key;
+        return false;
     }
 }
 
 CPLErr B2BRasterBand::IReadBlock(int col, int row, void* image) {
     std::vector<GByte> stream, planes;
     std::string why;
-    if (decode_block(col, row, image, stream, planes, &why)) return CE_None;
+    try {
+        if (decode_block(col, row, image, stream, planes, &why)) return CE_None;
+    } catch (const std::bad_alloc&) {
+        why = "out of memory";
+    }
     CPLError(CE_Failure, CPLE_FileIO, "B2B: %s: %s", ds_->store().path().c_str(), why.c_str());
     return CE_Failure;
 }
@@ -380,6 +591,18 @@ CPLErr B2BRasterBand::IRasterIO(GDALRWFlag rw, int x, int y, int xsize, int ysiz
     if (rw != GF_Read || buf_xsize != xsize || buf_ysize != ysize || nblocks < 2)
         return GDALPamRasterBand::IRasterIO(rw, x, y, xsize, ysize, data, buf_xsize, buf_ysize, buf_type,
                                             pixel_space, line_space, extra);
+    try {
+        return read_blocks(x, y, xsize, ysize, data, buf_type, pixel_space, line_space, extra);
+    } catch (const std::bad_alloc&) {
+        CPLError(CE_Failure, CPLE_OutOfMemory, "B2B: %s: out of memory", ds_->store().path().c_str());
+        return CE_Failure;
+    }
+}
+
+CPLErr B2BRasterBand::read_blocks(int x, int y, int xsize, int ysize, void* data, GDALDataType buf_type,
+                                  GSpacing pixel_space, GSpacing line_space, GDALRasterIOExtraArg* extra) {
+    const int c0 = x / nBlockXSize, c1 = (x + xsize - 1) / nBlockXSize;
+    const int r0 = y / nBlockYSize, r1 = (y + ysize - 1) / nBlockYSize;
     const std::size_t block_bytes = std::size_t(nBlockXSize) * nBlockYSize * type_.item_bytes;
     // Copies the part of a decoded block that lies in the window into the caller's buffer.
     auto copy_out = [&](int col, int row, const GByte* block) {
@@ -436,7 +659,12 @@ CPLErr B2BRasterBand::IRasterIO(GDALRWFlag rw, int x, int y, int xsize, int ysiz
             }
         }
     };
-    const int nthreads = int(std::min<std::size_t>(std::size_t(ds_->threads()), jobs.size()));
+    // Each thread holds a block, its stream and planes, and the codec's own lanes: bound them all
+    // by a share of the memory (8192 x 8192 complex blocks are 1 GiB each).
+    const double per_thread = 4.0 * double(block_bytes);
+    const double budget = std::max(double(256 << 20), double(CPLGetUsablePhysicalRAM()) / 4);
+    const int by_memory = int(std::max(1.0, budget / per_thread));
+    const int nthreads = int(std::min<std::size_t>(std::size_t(std::min(ds_->threads(), by_memory)), jobs.size()));
     std::vector<std::thread> pool;
     for (int t = 1; t < nthreads; ++t) pool.emplace_back(work);
     work();

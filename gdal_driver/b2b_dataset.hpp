@@ -2,12 +2,14 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "gdal_pam.h"
 
 #include "b2b_layout.hpp"
+#include "b2b_store.hpp"
 
 namespace b2b_gdal {
 
@@ -28,12 +30,16 @@ public:
     int threads() const { return threads_; }
     const store_reader& store() const { return *store_; }
 
+    struct band_description;  // a band as the raster attribute describes it, validated
+    struct raster_description;
+
 private:
     friend class B2BRasterBand;
     B2BDataset() = default;
-    bool load_raster(const std::shared_ptr<store_reader>& store, const std::string& prefix,
-                     const CPLJSONObject& raster, int overview_level, int threads);
-    bool load_collection(const CPLJSONObject& root, const std::string& path);
+    static GDALDataset* open(GDALOpenInfo* info);
+    void load_raster(const std::shared_ptr<store_reader>& store, const std::string& prefix,
+                     const raster_description& raster, int overview_level, int threads);
+    void load_collection(const CPLJSONObject& root, const std::string& path);
 
     std::shared_ptr<store_reader> store_;
     std::string prefix_;  // "" or "<subdataset>/", plus "overview_<k>/" for an overview
@@ -74,6 +80,10 @@ public:
 
 private:
     friend class B2BDataset;
+    CPLErr read_blocks(int x, int y, int xsize, int ysize, void* data, GDALDataType buf_type, GSpacing pixel_space,
+                       GSpacing line_space, GDALRasterIOExtraArg* extra);
+    // "" when the band array's zarr.json agrees with the raster description, else why not.
+    std::string check_array() const;
     // Decodes one chunk into `out` (one GDAL block, pixel-interleaved as GDAL wants it).
     bool decode_block(int block_col, int block_row, void* out, std::vector<GByte>& stream,
                       std::vector<GByte>& planes, std::string* why) const;
@@ -87,8 +97,14 @@ private:
     double scale_ = 1.0, offset_ = 0.0;
     std::string unit_;
     GDALColorInterp interp_ = GCI_Undefined;
-    std::unique_ptr<GDALColorTable> color_table_;
+    std::shared_ptr<GDALColorTable> color_table_;  // shared by the overview levels
     bool is_mask_ = false;
+    int planes_axis_ = 0;       // 1 when stored as (2, y, x)
+    double quantize_ = 0.0;     // the error bound every chunk must state
+    // The band array's own zarr.json, read and checked against the raster description once, when
+    // the first block is read (opening reads only the root document).
+    mutable std::once_flag array_checked_;
+    mutable std::string array_error_;
 };
 
 }  // namespace b2b_gdal

@@ -87,102 +87,51 @@ std::string chunk_key(const std::string& array, int row, int col, bool planes) {
     return array + (planes ? "/c/0/" : "/c/") + std::to_string(row) + "/" + std::to_string(col);
 }
 
-std::unique_ptr<store_reader> store_reader::open(const std::string& path, std::string* why) {
-    VSIStatBufL st;
-    if (VSIStatL(path.c_str(), &st) != 0) {
-        *why = "no such file or directory";
-        return nullptr;
-    }
-    auto r = std::unique_ptr<store_reader>(new store_reader());
-    r->path_ = path;
-    r->zip_ = !VSI_ISDIR(st.st_mode);
-    r->root_ = r->zip_ ? "/vsizip/{" + path + "}" : path;
-    return r;
-}
-
-bool store_reader::read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes,
-                        std::string* why) const {
-    const std::string name = root_ + "/" + key;
-    VSILFILE* fp = VSIFOpenL(name.c_str(), "rb");
-    if (!fp) {
-        *why = "missing entry " + key;
-        return false;
-    }
-    bool ok = VSIFSeekL(fp, 0, SEEK_END) == 0;
-    const vsi_l_offset size = ok ? VSIFTellL(fp) : 0;
-    if (ok && size > max_bytes) {
-        *why = "entry " + key + " is " + std::to_string(size) + " bytes, more than the " +
-               std::to_string(max_bytes) + " its content allows";
-        VSIFCloseL(fp);
-        return false;
-    }
-    if (ok) {
-        out.resize(std::size_t(size));
-        ok = VSIFSeekL(fp, 0, SEEK_SET) == 0 && VSIFReadL(out.data(), 1, out.size(), fp) == out.size();
-    }
-    VSIFCloseL(fp);
-    if (!ok) *why = "cannot read entry " + key + " (truncated file?)";
-    return ok;
-}
-
-std::unique_ptr<store_writer> store_writer::create(const std::string& path, bool zip) {
-    auto w = std::unique_ptr<store_writer>(new store_writer());
-    w->path_ = path;
-    w->zip_ = zip;
-    if (zip) {
-        w->zip_handle_ = CPLCreateZip(path.c_str(), nullptr);
-        if (!w->zip_handle_) return nullptr;
-    } else if (VSIMkdir(path.c_str(), 0755) != 0) {
-        return nullptr;
-    }
-    return w;
-}
-
-store_writer::~store_writer() {
-    if (zip_handle_) CPLCloseZip(zip_handle_);
-}
-
-bool store_writer::put(const std::string& key, const void* data, std::size_t size) {
-    if (zip_) {
-        // Stored, uncompressed entries: the chunks are compressed already, and readers seek into them.
-        const char* const options[] = {"COMPRESSED=NO", nullptr};
-        if (CPLCreateFileInZip(zip_handle_, key.c_str(), const_cast<char**>(options)) != CE_None) return false;
-        const auto* p = static_cast<const GByte*>(data);
-        bool ok = true;
-        for (std::size_t done = 0; ok && done < size;) {  // CPLWriteFileInZip takes an int size
-            const int n = int(std::min<std::size_t>(size - done, 1u << 30));
-            ok = CPLWriteFileInZip(zip_handle_, p + done, n) == CE_None;
-            done += std::size_t(n);
-        }
-        return CPLCloseFileInZip(zip_handle_) == CE_None && ok;
-    }
-    const std::string name = path_ + "/" + key;
-    const std::string dir = CPLGetPath(name.c_str());
-    VSIStatBufL st;
-    if (VSIStatL(dir.c_str(), &st) != 0 && VSIMkdirRecursive(dir.c_str(), 0755) != 0) return false;
-    VSILFILE* fp = VSIFOpenL(name.c_str(), "wb");
-    if (!fp) return false;
-    const bool ok = VSIFWriteL(data, 1, size, fp) == size;
-    return VSIFCloseL(fp) == 0 && ok;
-}
-
-bool store_writer::close() {
-    if (!zip_handle_) return true;
-    const bool ok = CPLCloseZip(zip_handle_) == CE_None;
-    zip_handle_ = nullptr;
-    return ok;
-}
-
 std::string exact(double value) {
     if (std::isnan(value)) return "nan";
     if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
     return CPLSPrintf("%.17g", value);
 }
 
-double exact_value(const CPLJSONObject& value, double fallback) {
-    if (!value.IsValid()) return fallback;
-    if (value.GetType() == CPLJSONObject::Type::String) return CPLAtof(value.ToString().c_str());
-    return value.ToDouble(fallback);
+bool exact_value(const CPLJSONObject& value, double& out) {
+    switch (value.GetType()) {
+        case CPLJSONObject::Type::Integer:
+        case CPLJSONObject::Type::Long:
+        case CPLJSONObject::Type::Double:
+            out = value.ToDouble();
+            return true;
+        case CPLJSONObject::Type::String: {
+            const std::string text = value.ToString();
+            char* end = nullptr;
+            out = CPLStrtod(text.c_str(), &end);
+            return !text.empty() && end && *end == 0;
+        }
+        default:
+            return false;
+    }
+}
+
+bool json_within_limits(const GByte* text, std::size_t size) {
+    std::size_t values = 0;
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < size; ++i) {
+        const GByte c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '[' || c == '{') {
+            if (++depth > max_json_depth) return false;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+        // Every value follows one of these (or is the first): their count bounds the values.
+        if ((c == '[' || c == '{' || c == ',' || c == ':') && ++values > max_json_values) return false;
+    }
+    return true;
 }
 
 CPLJSONArray string_pairs(CSLConstList list) {
@@ -203,14 +152,17 @@ CPLJSONArray string_pairs(CSLConstList list) {
     return pairs;
 }
 
-char** string_list_from_pairs(const CPLJSONArray& pairs) {
-    CPLStringList list;
+bool string_list_from_pairs(const CPLJSONArray& pairs, CPLStringList& out) {
     for (int i = 0; i < pairs.Size(); ++i) {
-        const CPLJSONArray pair = pairs[i].ToArray();
-        if (pair.Size() != 2) continue;
-        list.SetNameValue(pair[0].ToString().c_str(), pair[1].ToString().c_str());
+        const CPLJSONObject element = pairs[i];
+        if (element.GetType() != CPLJSONObject::Type::Array) return false;
+        const CPLJSONArray pair = element.ToArray();
+        if (pair.Size() != 2 || pair[0].GetType() != CPLJSONObject::Type::String ||
+            pair[1].GetType() != CPLJSONObject::Type::String)
+            return false;
+        out.SetNameValue(pair[0].ToString().c_str(), pair[1].ToString().c_str());
     }
-    return list.StealList();
+    return true;
 }
 
 }  // namespace b2b_gdal

@@ -8,19 +8,26 @@
 #include <vector>
 
 #include "cpl_json.h"
-#include "cpl_vsi.h"
+#include "cpl_string.h"
 #include "gdal.h"
 
 #include "byte2bit/byte2bit.hpp"
 
 namespace b2b_gdal {
 
-constexpr int raster_format_version = 1;
+// 1: the first layouts. 2: every container has a manifest (__manifest__), and every chunk of
+// every array is written.
+constexpr int container_format_version = 2;
 constexpr const char* layout_raster = "raster";    // one raster in the group
 constexpr const char* layout_rasters = "rasters";  // named raster subgroups (subdatasets)
 
-// Largest metadata document and largest chunk stream we read: bounds memory on hostile files.
-constexpr std::size_t max_json_bytes = 64u << 20;
+// Bounds on what a metadata document may hold (hostile files): bytes, JSON values and nesting.
+constexpr std::size_t max_json_bytes = 16u << 20;
+constexpr std::size_t max_json_values = 1u << 20;
+constexpr int max_json_depth = 32;
+// Bands times (1 + overview levels): GDAL band objects one dataset may create.
+constexpr long max_band_objects = 1 << 17;
+constexpr int max_overview_levels = 32;
 constexpr int max_block_size = 8192;
 constexpr int min_block_size = 16;
 
@@ -47,43 +54,18 @@ constexpr const char* mask_array = "mask";
 // Zarr v3 default chunk key for a 2-D array (or 3-D with the complex planes axis).
 std::string chunk_key(const std::string& array, int row, int col, bool planes);
 
-// Read access to a .b2b in either form (zip file or directory), through GDAL's VSI, so /vsimem/,
-// /vsicurl/ and friends work. Thread-safe: every read opens its own handle.
-class store_reader {
-public:
-    // path: the .b2b file or directory. Returns null (with *why set) when it is neither.
-    static std::unique_ptr<store_reader> open(const std::string& path, std::string* why);
-    // Reads a whole key. Returns false with *why set when missing, unreadable or over max_bytes.
-    bool read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes, std::string* why) const;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_, root_;
-    bool zip_ = false;
-};
-
-// Writes keys into a zip file (stored entries) or a directory; the caller handles atomic rename.
-class store_writer {
-public:
-    static std::unique_ptr<store_writer> create(const std::string& path, bool zip);
-    ~store_writer();
-    bool put(const std::string& key, const void* data, std::size_t size);
-    bool put(const std::string& key, const std::string& text) { return put(key, text.data(), text.size()); }
-    bool close();
-
-private:
-    std::string path_;
-    bool zip_ = false;
-    void* zip_handle_ = nullptr;
-};
-
 // JSON numbers pass through json-c with 15 digits; doubles are kept as "%.17g" strings, exactly.
 std::string exact(double value);
-// A double written by exact() (or a plain JSON number); `fallback` when absent.
-double exact_value(const CPLJSONObject& value, double fallback);
+// A double written by exact() (or a plain JSON number): false when it is neither.
+bool exact_value(const CPLJSONObject& value, double& out);
+
+// Whether a JSON text stays within max_json_values values and max_json_depth levels, counted
+// before json-c builds objects (each costs far more than its bytes).
+bool json_within_limits(const GByte* text, std::size_t size);
 
 // JSON helpers: CPLJSONObject splits names on "/", so metadata is kept as [key, value] pairs.
 CPLJSONArray string_pairs(CSLConstList list);
-char** string_list_from_pairs(const CPLJSONArray& pairs);
+// The pairs as a GDAL string list; false when an element is not a pair of strings.
+bool string_list_from_pairs(const CPLJSONArray& pairs, CPLStringList& out);
 
 }  // namespace b2b_gdal

@@ -7,20 +7,25 @@ and is renamed into place only when complete.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
 import shutil
 import tempfile
-import zipfile
+import warnings
 from collections.abc import Iterator, Mapping
 
 import numpy as np
 import zarr
 
-from .core import FORMAT_VERSION, _check_options, codec_dtype
+from zarr.storage import WrapperStore
+
+from .core import _check_options, codec_dtype
 from .errors import BufferMismatchError, Byte2BitError, CorruptDataError, InvalidArgumentError
 from .inspection import Inspection, inspect_byte2bit  # noqa: F401  (part of the container API)
+from .integrity import (CONTAINER_VERSION, MANIFEST_KEY, MAX_JSON_BYTES, Container, crc32, manifest_document,
+                        valid_key)
 from .zarr_codec import Byte2BitZarrV3Codec
 
 ATTRIBUTE = "byte2bit"
@@ -40,33 +45,122 @@ def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Opening and atomic writing
+# Opening (checked) and atomic writing (with a manifest)
 
 
-def _is_directory_form(path: str) -> bool:
-    return os.path.isdir(path)
+class CheckedStore(WrapperStore):
+    """A read-only zarr store over a .b2b that serves only what the container's integrity allows:
+    every key is checked against the manifest (size and CRC-32), a missing chunk is an error rather
+    than Zarr's fill value, and nothing larger than its content can be is read.
+
+    ``zarr.open_group(byte2bit.open_store(path))`` and ``xarray.open_zarr(byte2bit.open_store(path))``
+    read a .b2b with these checks; ``zarr.open(path)`` alone cannot tell a lost chunk from an empty one.
+    """
+
+    def __init__(self, store, container: Container):
+        super().__init__(store)
+        self.container = container
+        # chunk key prefixes ("band_1/c/", "c/" for a root array) -> largest stream a chunk can be
+        self._limits = {(f"{name}/c/" if name else "c/"): meta.max_chunk_bytes
+                        for name, meta in container.arrays.items()}
+
+    def _chunk_limit(self, key: str):
+        best = None
+        for prefix, limit in self._limits.items():
+            if key.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+                best = (prefix, limit)
+        return best[1] if best else None
+
+    async def get(self, key, prototype, byte_range=None):
+        c = self.container
+        limit = self._chunk_limit(key)
+        if not c.listed(key):
+            if limit is not None and c.version >= 2:
+                raise CorruptDataError(f"{c.path}: missing chunk {key}")
+            return None
+        data = await asyncio.to_thread(c.read, key, limit if limit is not None else MAX_JSON_BYTES)
+        if byte_range is not None:
+            data = _slice(data, byte_range)
+        return prototype.buffer.from_bytes(data)
+
+    async def get_partial_values(self, prototype, key_ranges):
+        return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]
+
+    async def exists(self, key: str) -> bool:
+        return self.container.listed(key)
+
+    def close(self) -> None:
+        super().close()
+        self.container.close()
+
+
+def _slice(data: bytes, byte_range) -> bytes:
+    from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+    if isinstance(byte_range, RangeByteRequest):
+        return data[byte_range.start:byte_range.end]
+    if isinstance(byte_range, OffsetByteRequest):
+        return data[byte_range.offset:]
+    if isinstance(byte_range, SuffixByteRequest):
+        return data[-byte_range.suffix:] if byte_range.suffix else b""
+    raise InvalidArgumentError(f"unsupported byte range {byte_range!r}")
+
+
+def open_store(path) -> CheckedStore:
+    """A checked, read-only zarr store over a .b2b (zip or directory); see ``CheckedStore``."""
+    path = os.fspath(path)
+    container = Container(path)
+    try:
+        container.raise_problems()
+        for w in container.warnings:
+            warnings.warn(f"{path}: {w}", stacklevel=3)
+        if container.form == "directory":
+            store = zarr.storage.LocalStore(path, read_only=True)
+        else:
+            store = zarr.storage.ZipStore(path, mode="r")
+    except BaseException:
+        container.close()
+        raise
+    return CheckedStore(store, container)
 
 
 @contextlib.contextmanager
-def _open_store(path: str):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such .b2b file or directory: {path}")
-    if _is_directory_form(path):
-        store = zarr.storage.LocalStore(path, read_only=True)
-    else:
-        if not zipfile.is_zipfile(path):
-            raise CorruptDataError(f"{path} is not a .b2b file (not a zip archive)")
-        store = zarr.storage.ZipStore(path, mode="r")
+def _open_store(path):
+    store = open_store(path)
     try:
         yield store
     finally:
         store.close()
 
 
+class _ManifestWriter(WrapperStore):
+    """Records the size and CRC-32 of every key written, for the manifest written last."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.entries: dict[str, tuple[int, int]] = {}
+
+    async def set(self, key, value) -> None:
+        if key in self.entries and isinstance(self._store, zarr.storage.ZipStore):
+            raise Byte2BitError(f"internal error: {key} written twice into a zip .b2b")
+        data = value.to_bytes()
+        self.entries[key] = (len(data), crc32(data))
+        await self._store.set(key, value)
+
+    async def set_if_not_exists(self, key, value) -> None:
+        if key not in self.entries:
+            await self.set(key, value)
+
+    def write_manifest(self) -> None:
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+        doc = manifest_document(self.entries)
+        sync(self._store.set(MANIFEST_KEY, default_buffer_prototype().buffer.from_bytes(doc)))
+
+
 @contextlib.contextmanager
 def _atomic_store(path: str, form: str):
-    """A store at a temporary name beside ``path``, renamed into place when the block succeeds."""
+    """A store at a temporary name beside ``path``, renamed into place when the block succeeds;
+    on any failure (a full disk included) the temporary file or directory is removed."""
     path = os.path.abspath(os.fspath(path))
     if form not in ("zip", "directory"):
         raise InvalidArgumentError(f"form must be 'zip' or 'directory', got {form!r}")
@@ -81,12 +175,17 @@ def _atomic_store(path: str, form: str):
     else:
         tmp = tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
         store = zarr.storage.LocalStore(tmp)
+    writer = _ManifestWriter(store)
     try:
-        yield store
+        # Every chunk is written, also one equal to the fill value: a missing chunk is then an error.
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            yield writer
+        writer.write_manifest()
         store.close()
         _replace(tmp, path)
     except BaseException:
-        store.close()
+        with contextlib.suppress(Exception):
+            store.close()  # may fail again (a full disk): the cleanup below must still run
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
@@ -147,7 +246,7 @@ def _write_array(group, name: str, array: np.ndarray, compression_level: int, qu
 def _root_group(store, layout: str):
     # Attributes go in at creation: a zip entry cannot be rewritten.
     return zarr.create_group(store=store, zarr_format=3,
-                             attributes={ATTRIBUTE: {"layout": layout, "format_version": FORMAT_VERSION}})
+                             attributes={ATTRIBUTE: {"layout": layout, "format_version": CONTAINER_VERSION}})
 
 
 def save_byte2bit(path, array, compression_level: int = 4, quantize_scale: float = 0, *,
@@ -179,8 +278,8 @@ def save_archive(path, arrays: Mapping[str, np.ndarray], compression_level: int 
 
 
 def _check_name(name: str) -> None:
-    parts = str(name).split("/")
-    if not name or any(p in ("", ".", "..") or p.startswith("__") for p in parts):
+    # "__" names are reserved (the manifest); a name becomes zarr keys, so no control characters.
+    if not isinstance(name, str) or not valid_key(name) or any(p.startswith("__") for p in name.split("/")):
         raise InvalidArgumentError(f"invalid array name {name!r}")
 
 
@@ -217,7 +316,9 @@ def _read_checked(path, arr, out: np.ndarray, progress=None) -> np.ndarray:
     """Reads arr into out; when a chunk fails, the error names the chunk(s) at fault."""
     try:
         _read_into(arr, out, progress)
-    except Byte2BitError as e:
+    except CorruptDataError as e:
+        if os.fspath(path) in str(e):
+            raise
         problems = [p for a in inspect_byte2bit(path).arrays if a.name == arr.path for p in a.problems]
         raise type(e)(f"{os.fspath(path)}: {'; '.join(problems[:3]) or e}") from e
     return out
@@ -282,7 +383,8 @@ class Archive(Mapping):
 def _array_names(group) -> list[str]:
     names = [name for name, _ in group.arrays()]
     for gname, g in group.groups():
-        names += [f"{gname}/{n}" for n in _array_names(g)]
+        if not gname.startswith("__"):  # reserved: the manifest
+            names += [f"{gname}/{n}" for n in _array_names(g)]
     return names
 
 

@@ -2,16 +2,13 @@
 works without zarr-python (inside QGIS, whose numpy may be older than zarr needs)."""
 from __future__ import annotations
 
-import json
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from .core import inspect_stream
-from .errors import Byte2BitError, NotByte2BitError
+from .core import codec_dtype, inspect_stream
+from .errors import Byte2BitError
+from .integrity import Container
 
 ATTRIBUTE = "byte2bit"
 
@@ -43,19 +40,36 @@ class Inspection:
     file_bytes: int
     arrays: list[ArrayReport]
     rasters: dict[str, dict] = field(default_factory=dict)  # raster layouts: group name -> description
+    problems: list[str] = field(default_factory=list)       # of the container: missing keys, manifest
+    warnings: list[str] = field(default_factory=list)       # what an older file cannot prove
+    format_version: int = 1
 
     @property
-    def checksums_ok(self) -> bool:
-        return all(not a.problems for a in self.arrays)
+    def unverified(self) -> bool:
+        """Chunks are absent from an older file, which cannot tell lost from never written."""
+        return any("absent" in w for w in self.warnings)
+
+    @property
+    def ok(self) -> bool:
+        """Every key present and intact, every chunk checked: loading gives exactly what was saved."""
+        return not self.problems and not self.unverified and all(not a.problems for a in self.arrays)
+
+    @property
+    def checksums_ok(self) -> bool:  # the name earlier versions used
+        return self.ok
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "form": self.form, "layout": self.layout, "file_bytes": self.file_bytes,
-                "checksums_ok": self.checksums_ok, "rasters": self.rasters,
+        return {"path": self.path, "form": self.form, "layout": self.layout, "format_version": self.format_version,
+                "file_bytes": self.file_bytes, "ok": self.ok, "checksums_ok": self.ok, "problems": self.problems,
+                "warnings": self.warnings, "rasters": self.rasters,
                 "arrays": [dict(vars(a), ratio=a.ratio) for a in self.arrays]}
 
     def __str__(self) -> str:
-        lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, "
-                 f"checksums {'OK' if self.checksums_ok else 'FAILED'}"]
+        status = "OK" if self.ok else "UNVERIFIED" if not self.problems and self.unverified and \
+            all(not a.problems for a in self.arrays) else "FAILED"
+        lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, integrity {status}"]
+        lines += [f"  ! {p}" for p in self.problems[:10]]
+        lines += [f"  note: {w}" for w in self.warnings[:10]]
         for name, r in self.rasters.items():
             lines.append(f"  raster {name or '(root)'}: {raster_summary(r)}")
         for a in self.arrays:
@@ -68,8 +82,41 @@ class Inspection:
         return "\n".join(lines)
 
 
+def raster_problems(prefix: str, r: dict, arrays: dict) -> list[str]:
+    """What is wrong with a raster description, checked against the band arrays it describes."""
+    what = f"raster {prefix.rstrip('/') or '(root)'}"
+    def is_int(v, lo=1):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+    w, h, block, bands = r.get("width"), r.get("height"), r.get("block_size"), r.get("bands")
+    if not (is_int(w) and is_int(h) and isinstance(block, list) and len(block) == 2 and all(map(is_int, block))
+            and isinstance(bands, list) and bands and all(isinstance(b, dict) for b in bands)):
+        return [f"{what}: width, height, block_size or bands are missing or invalid"]
+    ovs = r.get("overviews", [])
+    if not isinstance(ovs, list) or not all(isinstance(o, list) and len(o) == 2 and all(map(is_int, o)) for o in ovs):
+        return [f"{what}: overviews must be a list of [width, height]"]
+    problems = []
+    levels = [("", w, h)] + [(f"overview_{k + 1}/", ow, oh) for k, (ow, oh) in enumerate(ovs)]
+    names = [f"band_{i + 1}" for i in range(len(bands))] + (["mask"] if r.get("mask") else [])
+    for level, lw, lh in levels:
+        for name in names:
+            meta = arrays.get(f"{prefix}{level}{name}")
+            if meta is None:
+                problems.append(f"{what}: array {prefix}{level}{name} is missing")
+            elif meta.shape[-2:] != (lh, lw) or meta.chunks[-2:] != (block[1], block[0]):
+                problems.append(f"{what}: array {prefix}{level}{name} is {meta.shape} in chunks {meta.chunks}, "
+                                f"the raster description says {lw}x{lh} in blocks {block[0]}x{block[1]}")
+    return problems
+
+
 def raster_summary(r: dict) -> str:
     """One line: size, bands, block, overviews, georeferencing."""
+    try:
+        return _raster_summary(r)
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError):
+        return "(damaged raster description)"
+
+
+def _raster_summary(r: dict) -> str:
     types = sorted({b.get("data_type", "?") for b in r.get("bands", [])})
     crs = r.get("crs_wkt", "")
     epsg = crs.rsplit('ID["EPSG",', 1)[1].split("]", 1)[0] if 'ID["EPSG",' in crs else None
@@ -87,74 +134,57 @@ def raster_summary(r: dict) -> str:
             + f"{', mask' if r.get('mask') else ''}; overviews {ovs}; {geo}")
 
 
-def _raw_entries(path: str) -> dict[str, tuple[int, callable]]:
-    """Every stored key with its size and a reader, from the zip or directory itself."""
-    entries = {}
-    if os.path.isdir(path):
-        for dirpath, _, files in os.walk(path):
-            for f in files:
-                full = os.path.join(dirpath, f)
-                key = os.path.relpath(full, path).replace(os.sep, "/")
-                entries[key] = (os.path.getsize(full), lambda full=full: open(full, "rb").read())
-    else:
-        zf = zipfile.ZipFile(path)
-        for info in zf.infolist():
-            entries[info.filename] = (info.file_size, lambda name=info.filename: zf.read(name))
-    return entries
-
-
-def _itemsize(data_type) -> int:
-    if isinstance(data_type, dict):  # e.g. fixed-length bytes: {"name": ..., "configuration": {"length_bytes": n}}
-        return int(data_type.get("configuration", {}).get("length_bytes", 1))
-    return np.dtype(data_type).itemsize
-
-
 def inspect_byte2bit(path) -> Inspection:
-    """Structure, dtype, shape, chunking, codec settings, sizes, ratio and checksum status of a .b2b."""
+    """Structure, dtype, shape, chunking, codec settings, sizes, ratio and integrity of a .b2b.
+
+    Every chunk's checksum and header (dtype, shape, error bound) are checked against its array,
+    every key against the manifest. ``ok`` is false whenever loading would fail or lost data
+    could not be ruled out; ``problems`` says why."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such .b2b file or directory: {path}")
-    if not os.path.isdir(path) and not zipfile.is_zipfile(path):
-        raise NotByte2BitError(f"{path} is not a .b2b file (not a zip archive)")
-    entries = _raw_entries(path)
-    docs = {}
-    for key in entries:
-        if key == "zarr.json" or key.endswith("/zarr.json"):
-            try:
-                docs[key[:-len("zarr.json")].rstrip("/")] = json.loads(entries[key][1]())
-            except ValueError as e:
-                raise Byte2BitError(f"{path}: {key} is not valid JSON ({e})") from None
-    if "" not in docs:
-        raise NotByte2BitError(f"{path} is not a .b2b file (no zarr.json)")
-    reports = []
-    for name in sorted(n for n, d in docs.items() if d.get("node_type") == "array"):
-        meta = docs[name]
-        codec = next((c.get("configuration", {}) for c in meta.get("codecs", []) if c.get("name") == "byte2bit"), None)
-        chunks = tuple(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", ()))
-        shape = tuple(meta.get("shape", ()))
-        keys = [k for k in entries if k.startswith(f"{name}/c/") or k == f"{name}/c"]
-        report = ArrayReport(
-            name=name, dtype=str(meta.get("data_type")), shape=shape, chunks=chunks,
-            compression_level=codec.get("compression_level") if codec is not None else None,
-            quantize_scale=codec.get("quantize_scale") if codec is not None else None,
-            raw_bytes=math.prod(shape) * _itemsize(meta.get("data_type")),
-            stored_bytes=sum(entries[k][0] for k in keys), chunk_count=len(keys), chunks_ok=0)
-        for k in keys if codec is not None else []:  # other serializers (e.g. sharding) hold no bare streams
-            try:
-                if inspect_stream(entries[k][1](), verify_checksum=True)["checksum_ok"]:
-                    report.chunks_ok += 1
-                else:
-                    report.problems.append(f"chunk {k}: checksum mismatch")
-            except Byte2BitError as e:
-                report.problems.append(f"chunk {k}: {e}")
-        reports.append(report)
-    attrs = docs[""].get("attributes", {})
-    layout = attrs.get(ATTRIBUTE, {}).get("layout", "?")
-    rasters = {}
-    if layout == "raster":
-        rasters[""] = attrs.get("raster", {})
-    elif layout == "rasters":
-        rasters = {n: docs.get(n, {}).get("attributes", {}).get("raster", {}) for n in attrs.get("subdatasets", [])}
-    return Inspection(path=path, form="directory" if os.path.isdir(path) else "zip", layout=layout,
-                      file_bytes=sum(s for s, _ in entries.values()) if os.path.isdir(path) else os.path.getsize(path),
-                      arrays=reports, rasters=rasters)
+    with Container(path) as c:
+        reports = []
+        for name, meta in c.arrays.items():
+            codec = meta.codec
+            prefix = f"{name}/c" if name else "c"
+            keys = [k for k in c.sizes if (k == prefix or k.startswith(prefix + "/")) and c.listed(k)]
+            report = ArrayReport(
+                name=name, dtype=str(meta.dtype), shape=meta.shape, chunks=meta.chunks,
+                compression_level=codec.get("compression_level", 4) if codec is not None else None,
+                quantize_scale=codec.get("quantize_scale", 0.0) if codec is not None else None,
+                raw_bytes=math.prod(meta.shape) * meta.dtype.itemsize,
+                stored_bytes=sum(c.sizes[k] for k in keys), chunk_count=meta.chunk_count, chunks_ok=0)
+            expected_type = codec_dtype(meta.dtype)[0]
+            for k in keys if codec is not None else []:  # other serializers (sharding) hold no bare streams
+                try:
+                    info = inspect_stream(c.read(k, meta.max_chunk_bytes), verify_checksum=True)
+                    if not info["checksum_ok"]:
+                        report.problems.append(f"chunk {k}: checksum mismatch")
+                    elif info["dtype"] != expected_type or tuple(info["shape"]) != meta.chunks:
+                        report.problems.append(f"chunk {k}: holds {info['dtype']} {tuple(info['shape'])}, "
+                                               f"the array has {expected_type} chunks {meta.chunks}")
+                    elif float(info["quantize_scale"]) != float(report.quantize_scale or 0):
+                        report.problems.append(f"chunk {k}: error bound differs from the array's")
+                    else:
+                        report.chunks_ok += 1
+                except Byte2BitError as e:
+                    report.problems.append(f"chunk {k}: {e}")
+            reports.append(report)
+        attrs = c.docs[""].get("attributes")
+        attrs = attrs if isinstance(attrs, dict) else {}
+        rasters = {}
+        if c.layout == "raster":
+            rasters[""] = attrs.get("raster", {})
+        elif c.layout == "rasters":
+            names = attrs.get("subdatasets", [])
+            for n in names if isinstance(names, list) else []:
+                doc = c.docs.get(str(n), {}).get("attributes", {})
+                rasters[str(n)] = doc.get("raster", {}) if isinstance(doc, dict) else {}
+        problems = list(c.problems)
+        for n, r in rasters.items():
+            problems += raster_problems(f"{n}/" if n else "", r, c.arrays) if isinstance(r, dict) else \
+                [f"raster {n or '(root)'}: description missing"]
+        rasters = {n: r for n, r in rasters.items() if isinstance(r, dict)}
+        file_bytes = sum(max(0, s) for s in c.sizes.values()) if c.form == "directory" else os.path.getsize(path)
+        return Inspection(path=path, form=c.form, layout=c.layout, file_bytes=file_bytes, arrays=reports,
+                          rasters=rasters, problems=problems, warnings=list(c.warnings),
+                          format_version=c.version)

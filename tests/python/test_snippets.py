@@ -60,7 +60,7 @@ def test_codec_snippet(tmp_path):
 
 def test_file_snippet(tmp_path):
     out = run(SNIPPETS[1], tmp_path)
-    assert "equal: True" in out and "checksums OK" in out and "1/1 chunks OK" in out
+    assert "equal: True" in out and "integrity OK" in out and "1/1 chunks OK" in out
     assert (tmp_path / "Data" / "numpy" / "example_array.b2b").is_file()
 
 
