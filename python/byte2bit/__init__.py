@@ -28,6 +28,7 @@ from .raster import BandReport, VerificationError, VerifyReport, transform, veri
 _LAZY = {
     "Archive": "container", "list_archive": "container", "load_archive": "container",
     "load_byte2bit": "container", "load_byte2bit_into": "container", "open_archive": "container",
+    "open_store": "container",
     "save_archive": "container", "save_byte2bit": "container",
     "Byte2Bit": "numcodecs_codec", "Byte2BitZarrV3Codec": "zarr_codec",
 }

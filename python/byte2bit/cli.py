@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ def _bar(total: int, desc: str):
 def cmd_inspect(args) -> int:
     report = container.inspect_byte2bit(args.file)
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report)
-    return 0 if report.checksums_ok else 1
+    return 0 if report.ok else 1
 
 
 def cmd_compress(args) -> int:
@@ -43,21 +44,27 @@ def cmd_compress(args) -> int:
 
 
 def cmd_decompress(args) -> int:
+    import zarr
     with container._open_store(args.input) as store:
-        import zarr
         arr = container._single_array(zarr.open_group(store=store, mode="r"), args.input)
         out_dir = os.path.dirname(os.path.abspath(args.output))
+        free = shutil.disk_usage(out_dir).free
+        if arr.nbytes > free:
+            raise Byte2BitError(f"{args.output}: {arr.nbytes:,} bytes do not fit in the {free:,} bytes free there")
         fd, tmp = tempfile.mkstemp(prefix=".b2b-", suffix=".npy", dir=out_dir)
-        os.close(fd)
         try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=arr.shape)
-            with _bar(arr.nbytes, "decompress") as bar:
-                container._read_into(arr, out, bar.update)
-            out.flush()
-            del out
+            # Plain buffered writes, slab by slab: a full disk is an OSError, never a SIGBUS.
+            with os.fdopen(fd, "wb") as f, _bar(arr.nbytes, "decompress") as bar:
+                np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(arr.dtype),
+                                                        "fortran_order": False, "shape": arr.shape})
+                rows = arr.chunks[0] if arr.ndim else 1
+                for start in range(0, arr.shape[0], rows) if arr.ndim else [None]:
+                    slab = np.ascontiguousarray(arr[start:start + rows] if arr.ndim else arr[...])
+                    f.write(slab.tobytes())
+                    bar.update(slab.nbytes)
             os.replace(tmp, args.output)
         except BaseException:
-            os.unlink(tmp)
+            container._unlink(tmp)
             raise
     print(f"{args.input} -> {args.output}: {arr.dtype} {arr.shape}")
     return 0
@@ -130,10 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names need not be valid UTF-8
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return args.func(args)
     except (Byte2BitError, OSError) as e:
-        print(f"b2b {args.command}: error: {e}", file=sys.stderr)
+        print(f"b2b {args.command}: error: {e}", file=sys.stderr)  # one clean line, no traceback
         return 2
 
 

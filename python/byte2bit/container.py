@@ -138,8 +138,13 @@ class _ManifestWriter(WrapperStore):
     def __init__(self, store):
         super().__init__(store)
         self.entries: dict[str, tuple[int, int]] = {}
+        # Set when the write is over: zarr's chunk writes still queued after a failure must not
+        # reopen the store (a ZipStore recreates its file) once the temporary is removed.
+        self.finished = False
 
     async def set(self, key, value) -> None:
+        if self.finished:
+            raise Byte2BitError(f"the write of {key} came after the .b2b was finished")
         if key in self.entries and isinstance(self._store, zarr.storage.ZipStore):
             raise Byte2BitError(f"internal error: {key} written twice into a zip .b2b")
         data = value.to_bytes()
@@ -181,9 +186,11 @@ def _atomic_store(path: str, form: str):
         with zarr.config.set({"array.write_empty_chunks": True}):
             yield writer
         writer.write_manifest()
+        writer.finished = True
         store.close()
         _replace(tmp, path)
     except BaseException:
+        writer.finished = True
         with contextlib.suppress(Exception):
             store.close()  # may fail again (a full disk): the cleanup below must still run
         if os.path.isdir(tmp):

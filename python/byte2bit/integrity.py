@@ -204,7 +204,12 @@ class Container:
             if key == "zarr.json" or key.endswith("/zarr.json"):
                 if self.manifest is not None and key not in self.manifest:
                     continue
-                self.docs[key[:-len("zarr.json")].rstrip("/")] = loads_json(self.read(key), f"{self.path}: {key}")
+                try:
+                    self.docs[key[:-len("zarr.json")].rstrip("/")] = loads_json(self.read(key), f"{self.path}: {key}")
+                except CorruptDataError as e:
+                    if key == "zarr.json":
+                        raise
+                    self.problems.append(str(e).replace(f"{self.path}: ", "", 1))
         if "" not in self.docs:
             raise NotByte2BitError(f"{self.path} is not a .b2b file (no zarr.json)")
         tag = self.docs[""].get("attributes", {}).get(ATTRIBUTE) if isinstance(self.docs[""].get("attributes"), dict) else None
@@ -315,6 +320,8 @@ class Container:
         for key, (size, _) in self.manifest.items():
             if key not in self.sizes:
                 self.problems.append(f"missing entry {key} (listed in the manifest)")
+            elif self.sizes[key] < 0:
+                self.problems.append(f"{key} is not a regular file")
             elif self.sizes[key] != size:
                 self.problems.append(f"entry {key} is {self.sizes[key]:,} bytes, the manifest says {size:,}")
 

@@ -1,0 +1,207 @@
+"""Issue 8 through the Python API, zarr, xarray and the CLI: a lost or damaged entry is an error
+(or, for older files, a warning that says what cannot be checked), never silently wrong data."""
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+import zarr
+
+import byte2bit
+from byte2bit.errors import Byte2BitError, CorruptDataError
+from tamper import entries, rezip
+
+IMAGE = np.arange(1100 * 700, dtype=np.uint16).reshape(700, 1100) % 977
+IMAGE[:512, :512] = 0  # an all-zero chunk is written too: its absence would be indistinguishable
+
+
+def b2b(*args):
+    return subprocess.run([sys.executable, "-m", "byte2bit.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(params=["zip", "directory"])
+def saved(request, tmp_path):
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE, form=request.param)
+    return path
+
+
+def delete(path, key):
+    if path.is_dir():
+        os.unlink(path / key)
+    else:
+        path.write_bytes(rezip(path.read_bytes(), {key: None}, manifest=False))
+
+
+def test_every_chunk_is_written_and_listed(saved):
+    report = byte2bit.inspect_byte2bit(saved)
+    assert report.ok and report.format_version == 2 and report.arrays[0].chunks_ok == 6
+
+
+def test_missing_chunk_is_an_error_everywhere(saved):
+    delete(saved, "data/c/0/0")
+    with pytest.raises(CorruptDataError, match="data/c/0/0"):
+        byte2bit.load_byte2bit(saved)
+    with pytest.raises(CorruptDataError, match="data/c/0/0"):
+        zarr.open_group(byte2bit.open_store(saved), mode="r")["data"][:]
+    report = byte2bit.inspect_byte2bit(saved)
+    assert not report.ok and "data/c/0/0" in str(report)
+    done = b2b("inspect", saved)
+    assert done.returncode == 1 and "FAILED" in done.stdout
+
+
+def test_missing_chunk_through_xarray(tmp_path):
+    xr = pytest.importorskip("xarray")
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE, form="directory")
+    os.unlink(path / "data" / "c" / "1" / "2")
+    with pytest.raises(CorruptDataError, match="data/c/1/2"):
+        xr.open_zarr(byte2bit.open_store(path), consolidated=False)["data"].values
+
+
+def test_older_files_are_read_and_say_what_they_cannot_check(tmp_path):
+    """Container format 1 had no manifest and skipped chunks equal to the fill value."""
+    path = tmp_path / "old.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    keys = entries(path.read_bytes())
+    root = json.loads(keys["zarr.json"])
+    root["attributes"]["byte2bit"]["format_version"] = 1
+    path.write_bytes(rezip(path.read_bytes(), {"zarr.json": json.dumps(root).encode(), "data/c/0/0": None,
+                                               "__manifest__/zarr.json": None}, manifest=False))
+    with pytest.warns(UserWarning, match="cannot tell a lost chunk"):
+        assert np.array_equal(byte2bit.load_byte2bit(path), IMAGE)  # the absent chunk was all zeros
+    report = byte2bit.inspect_byte2bit(path)
+    assert not report.ok and "UNVERIFIED" in str(report)
+    assert b2b("inspect", path).returncode == 1
+
+
+def test_directory_metadata_flip_is_caught(tmp_path):
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE, form="directory")
+    doc = (path / "data" / "zarr.json").read_text()
+    (path / "data" / "zarr.json").write_text(doc.replace("1100", "1101", 1))
+    with pytest.raises(CorruptDataError, match="manifest"):
+        byte2bit.load_byte2bit(path)
+    assert not byte2bit.inspect_byte2bit(path).ok
+
+
+def test_duplicate_and_deflated_entries_are_refused(tmp_path):
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    data = path.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z, pytest.warns(UserWarning, match="Duplicate"):
+        for key, value in entries(data).items():
+            z.writestr(key, value)
+        z.writestr("data/c/0/1", entries(data)["data/c/0/0"])
+    (tmp_path / "dup.b2b").write_bytes(out.getvalue())
+    (tmp_path / "deflated.b2b").write_bytes(rezip(data, {}, method=zipfile.ZIP_DEFLATED))
+    for name, message in (("dup.b2b", "twice"), ("deflated.b2b", "compressed")):
+        with pytest.raises(CorruptDataError, match=message):
+            byte2bit.load_byte2bit(tmp_path / name)
+        with pytest.raises(CorruptDataError, match=message):
+            byte2bit.inspect_byte2bit(tmp_path / name)
+        done = b2b("inspect", tmp_path / name)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_special_files_in_place_of_chunks(tmp_path):
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE, form="directory")
+    chunk = path / "data" / "c" / "0" / "1"
+    os.unlink(chunk)
+    os.symlink("/dev/zero", chunk)
+    with pytest.raises(CorruptDataError, match="not a regular file"):
+        byte2bit.load_byte2bit(path)
+    os.unlink(chunk)
+    os.mkfifo(chunk)
+    with pytest.raises(CorruptDataError, match="not a regular file"):  # and no hang
+        byte2bit.load_byte2bit(path)
+    assert not byte2bit.inspect_byte2bit(path).ok
+
+
+def test_oversized_chunk_is_refused_before_reading(tmp_path):
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    path.write_bytes(rezip(path.read_bytes(), {"data/c/0/1": b"\0" * (3 << 20)}))
+    with pytest.raises(Byte2BitError, match="more than"):
+        byte2bit.load_byte2bit(path)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda a: a.update(data_type=7), "unsupported data_type"),
+    (lambda a: a.update(data_type="uint17"), "unsupported data_type"),
+    (lambda a: a.update(data_type="float128"), "unsupported data_type"),
+    (lambda a: a["chunk_grid"]["configuration"].update(chunk_shape=[0, 512]), "positive integers"),
+    (lambda a: a["chunk_grid"]["configuration"].update(chunk_shape=[-1, 512]), "positive integers"),
+    (lambda a: a.update(shape=[-5, 700]), "non-negative integers"),
+    (lambda a: a["codecs"][0]["configuration"].update(compression_level=99), "codec configuration"),
+    (lambda a: a.update(shape=[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]), "nests deeper"),
+])
+def test_malformed_metadata_is_a_clear_error(tmp_path, edit, message):
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    doc = json.loads(entries(path.read_bytes())["data/zarr.json"])
+    edit(doc)
+    path.write_bytes(rezip(path.read_bytes(), {"data/zarr.json": json.dumps(doc).encode()}))
+    with pytest.raises(Byte2BitError, match=message):
+        byte2bit.load_byte2bit(path)
+    done = b2b("inspect", path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+def test_bad_zip_crc_is_one_clean_line(tmp_path):
+    from tamper import flip_stored_bit
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    path.write_bytes(flip_stored_bit(path.read_bytes(), "data/c/0/1", 100))
+    with pytest.raises(CorruptDataError, match="data/c/0/1"):
+        byte2bit.load_byte2bit(path)
+    done = b2b("inspect", path)
+    assert done.returncode == 1 and "data/c/0/1" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_non_utf8_file_name(tmp_path):
+    name = os.fsencode(tmp_path) + b"/caf\xe9.b2b"
+    byte2bit.save_byte2bit(os.fsdecode(name), IMAGE)
+    done = subprocess.run([sys.executable, "-m", "byte2bit.cli", "inspect", name], capture_output=True, timeout=120)
+    assert done.returncode == 0 and b"integrity OK" in done.stdout
+
+
+WRITE_UNTIL_FULL = textwrap.dedent("""
+    import resource, signal, sys, numpy as np, byte2bit
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)       # writes past the limit fail with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    x = np.random.default_rng(0).integers(0, 60000, (2000, 2000), dtype=np.uint16)
+    try:
+        if sys.argv[2] == "save":
+            byte2bit.save_byte2bit(sys.argv[1], x)
+        else:
+            from byte2bit.cli import main
+            sys.exit(main(["decompress", sys.argv[1], sys.argv[1] + ".npy"]))
+    except OSError as e:
+        print("OSError", e.errno)
+""")
+
+
+def test_full_disk_leaves_nothing_behind(tmp_path):
+    """A write that runs out of room (the file size limit stands in for a full disk) fails with an
+    OSError and leaves neither a partial file nor its temporary."""
+    target = tmp_path / "out" / "x.b2b"
+    done = subprocess.run([sys.executable, "-c", WRITE_UNTIL_FULL, str(target), "save"], capture_output=True,
+                          text=True, timeout=120)
+    assert "OSError" in done.stdout, done.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+    big = tmp_path / "big.b2b"
+    byte2bit.save_byte2bit(big, np.random.default_rng(0).integers(0, 60000, (2000, 2000), dtype=np.uint16))
+    done = subprocess.run([sys.executable, "-c", WRITE_UNTIL_FULL, str(big), "decompress"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.b2b", "out"]
