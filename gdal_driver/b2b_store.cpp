@@ -278,8 +278,9 @@ store_writer::~store_writer() {
 }
 
 bool store_writer::put(const std::string& key, const void* data, std::size_t size) {
-    manifest_ += CPLSPrintf("%08x %llu %s\n", crc32_of(data, size), static_cast<unsigned long long>(size),
-                            key.c_str());
+    if (key != manifest_key)
+        manifest_ += CPLSPrintf("%08x %llu %s\n", crc32_of(data, size), static_cast<unsigned long long>(size),
+                                key.c_str());
     if (zip_) {
         // Stored, uncompressed entries: the chunks are compressed already, and readers seek into them.
         const char* const options[] = {"COMPRESSED=NO", nullptr};
@@ -312,10 +313,7 @@ bool store_writer::close() {
     doc.Add("zarr_format", 3);
     doc.Add("node_type", "group");
     doc.Add("attributes", attrs);
-    const std::string text = doc.Format(CPLJSONObject::PrettyFormat::Pretty);
-    const std::string lines = manifest_;
-    if (!put(manifest_key, text)) return false;
-    manifest_ = lines;
+    if (!put(manifest_key, doc.Format(CPLJSONObject::PrettyFormat::Pretty))) return false;
     if (!zip_handle_) return true;
     const bool ok = CPLCloseZip(zip_handle_) == CE_None;
     zip_handle_ = nullptr;

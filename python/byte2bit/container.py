@@ -24,11 +24,10 @@ from zarr.storage import WrapperStore
 from .core import _check_options, codec_dtype
 from .errors import BufferMismatchError, Byte2BitError, CorruptDataError, InvalidArgumentError
 from .inspection import Inspection, inspect_byte2bit  # noqa: F401  (part of the container API)
-from .integrity import (CONTAINER_VERSION, MANIFEST_KEY, MAX_JSON_BYTES, Container, crc32, manifest_document,
+from .integrity import (ATTRIBUTE, CONTAINER_VERSION, MANIFEST_KEY, MAX_JSON_BYTES, Container, crc32, manifest_document,
                         valid_key)
 from .zarr_codec import Byte2BitZarrV3Codec
 
-ATTRIBUTE = "byte2bit"
 ARRAY_NAME = "data"
 TILE = 512                  # raster-like arrays: 512 x 512 chunks, like a COG
 CHUNK_BYTES = 1 << 20       # 1-D arrays: chunks of about 1 MiB

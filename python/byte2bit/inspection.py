@@ -10,8 +10,6 @@ from .core import codec_dtype, inspect_stream
 from .errors import Byte2BitError
 from .integrity import Container
 
-ATTRIBUTE = "byte2bit"
-
 
 @dataclass
 class ArrayReport:

@@ -80,7 +80,10 @@ def loads_json(data: bytes, where: str) -> dict:
     """A JSON object, refused with a clear error when malformed or absurdly nested."""
     depth = deepest = 0
     in_string = escaped = False
-    for c in data:  # nesting is counted before parsing: json's recursion has no clean limit
+    # Nesting is counted before parsing (json's recursion has no clean limit), byte by byte only
+    # when there are enough brackets to nest that deep: the manifest is one long string.
+    brackets = data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else MAX_JSON_DEPTH + 1
+    for c in data if brackets > MAX_JSON_DEPTH else b"":
         if in_string:
             if escaped:
                 escaped = False
