@@ -212,7 +212,12 @@ bool write_array(store_writer& out, GDALRasterBand* band, const std::string& key
     }
     byte2bit::encode_options opts = s.codec;
     opts.quantize_scale = quantize;
-    if (quantize > 0) opts.level = 1;
+    if (quantize > 0) {
+        opts.level = 1;
+        int has_nodata = FALSE;  // nodata pixels stay nodata, and no other pixel becomes one
+        const double nodata = band->GetNoDataValue(&has_nodata);
+        if (has_nodata) opts.exact_values = {nodata};
+    }
     std::vector<std::uint64_t> shape;
     if (t.planes) shape.push_back(2);
     shape.push_back(std::uint64_t(by));

@@ -62,4 +62,5 @@ grep -q "^  B2B " <<< "$formats" ||
 # The QGIS plugin, in the default QGIS profile, enabled, with GDAL_DRIVER_PATH set for QGIS.
 site_packages=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 "$PY" qgis_plugin/install.py "$site_packages" "$PLUGIN_DIR" > /dev/null
-echo "setup: ready ($("$PY" -c 'import byte2bit; print("byte2bit", byte2bit.__version__)'))"
+version=$("$PY" -c 'import byte2bit; print("byte2bit", byte2bit.__version__)')  # fails setup if it cannot import
+echo "setup: ready ($version)"

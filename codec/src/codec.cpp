@@ -187,7 +187,12 @@ std::vector<std::uint8_t> encode(const void* data, std::size_t nbytes, dtype typ
 
     const auto* input = static_cast<const std::uint8_t*>(data);
     byte_writer payload;
-    const encoder_lanes lanes = to_lanes(input, h);
+    const encoder_lanes lanes = to_lanes(input, h, options.exact_values);
+    if (!lanes.reserved.bytes.empty()) {  // the one feature of format version 2
+        h.flags |= flag_reserved;
+        h.version = 2;
+        payload.append(lanes.reserved.bytes.data(), lanes.reserved.bytes.size());
+    }
     if (h.integerized()) payload.append(lanes.exceptions.bytes.data(), lanes.exceptions.bytes.size());
     // Integerized lanes are already exact integers, so level 1 there means full lossless effort.
     write_lanes_block(lanes, h.quantized() ? 4 : h.level, payload);
@@ -270,10 +275,12 @@ void decode(const void* stream, std::size_t size, void* out, std::size_t out_siz
         from_lattice_lanes(q.first, q.second, correction.first, h, l, dst);
         return;
     }
+    reserved_values reserved;
+    if (h.reserved()) reserved = read_reserved_values(in, h);
     std::vector<exception_value> exceptions;
     if (h.integerized()) exceptions = read_exceptions(in, h);
     const auto lanes = read_lanes_block(in, h, !h.integerized(), lanes_in_place(h, dst) ? dst : nullptr, scratch);
-    from_lanes(lanes.first, make_layout(h, lanes.second), h, exceptions, dst);
+    from_lanes(lanes.first, make_layout(h, lanes.second), h, exceptions, reserved, dst);
 }
 
 }  // namespace byte2bit

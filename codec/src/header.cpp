@@ -31,8 +31,10 @@ void finish_header(header& h) {
     }
     if (h.level != 0 && h.level != 1 && h.level != 2 && h.level != 4)
         fail(errc::invalid_argument, "level must be 0, 1, 2 or 4, got " + std::to_string(h.level));
-    if (h.flags & ~std::uint8_t(flag_quantized | flag_decimal | flag_lattice))
+    if (h.flags & ~std::uint8_t(flag_quantized | flag_decimal | flag_lattice | flag_reserved))
         fail(errc::corrupt, "reserved flag bits are set");
+    if (h.reserved() && (!h.quantized() || h.version < 2))
+        fail(errc::corrupt, "reserved values need a quantized stream of format version 2 or later");
     const bool numeric_real = is_float(h.type) || is_complex(h.type);
     if (h.lattice() && (h.integerized() || !numeric_real))
         fail(errc::corrupt, "lattice storage is only for lossless float or complex data");

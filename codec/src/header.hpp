@@ -18,10 +18,11 @@ constexpr std::uint32_t max_item_size = 1u << 20;     // longest fixed-size byte
 constexpr std::uint64_t max_raw_size = 1ull << 40;    // 1 TiB per stream
 constexpr int max_decimal_digits = 18;
 
-enum flag_bits : std::uint8_t { flag_quantized = 1, flag_decimal = 2, flag_lattice = 4 };
+enum flag_bits : std::uint8_t { flag_quantized = 1, flag_decimal = 2, flag_lattice = 4, flag_reserved = 8 };
+constexpr std::size_t max_reserved_values = 16;  // exact values of one quantized stream
 
 struct header {
-    int version = format_version;
+    int version = 1;  // a writer writes the lowest version that holds what the stream uses
     dtype type = dtype::uint8;
     int level = 4;
     std::uint8_t flags = 0;
@@ -41,6 +42,7 @@ struct header {
     bool decimal() const { return flags & flag_decimal; }
     bool lattice() const { return flags & flag_lattice; }
     bool integerized() const { return flags & (flag_quantized | flag_decimal); }
+    bool reserved() const { return flags & flag_reserved; }
 };
 
 bool is_valid_dtype(std::uint8_t code);

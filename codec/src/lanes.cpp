@@ -1,5 +1,6 @@
 #include "lanes.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -24,7 +25,20 @@ bool is_signed_int(dtype t) {
     return t == dtype::int8 || t == dtype::int16 || t == dtype::int32 || t == dtype::int64;
 }
 
-void integerize(const std::uint8_t* input, const header& h, encoder_lanes& lanes) {
+bool is_one_of(double v, const std::vector<double>& values) {
+    for (double x : values)
+        if (v == x) return true;
+    return false;
+}
+
+std::uint64_t zigzag(std::int64_t v) { return (std::uint64_t(v) << 1) ^ std::uint64_t(v >> 63); }
+std::int64_t unzigzag(std::uint64_t u) { return std::int64_t(u >> 1) ^ -std::int64_t(u & 1); }
+
+// `exact` (quantized streams only): values that survive bit-exact, under reserved lane integers
+// above all others (a nodata area stays one constant integer, nearly free to code), and that no
+// other value may decode to, so a nodata value keeps marking exactly the pixels it marked.
+void integerize(const std::uint8_t* input, const header& h, const std::vector<double>& exact,
+                encoder_lanes& lanes) {
     const std::size_t csize = component_size(h);
     const int ncomp = components(h);
     const std::uint64_t n = h.count, total = n * std::uint64_t(ncomp);
@@ -32,12 +46,28 @@ void integerize(const std::uint8_t* input, const header& h, encoder_lanes& lanes
     const double limit = 9007199254740992.0;  // 2^53: beyond it integers are no longer exact doubles
     std::vector<std::int64_t> q(static_cast<std::size_t>(total), 0);
     std::vector<exception_value> exceptions;
-    std::int64_t lo = 0, hi = 0, previous = 0;  // 0 included: stand-ins start at 0
     std::vector<std::uint8_t> scratch(csize);
+    std::vector<std::uint64_t> exact_bits;  // as the component type stores them, each once
+    for (double x : exact) {
+        store_component(scratch.data(), csize, x);
+        const std::uint64_t b = load_bits(scratch.data(), csize);
+        if (std::find(exact_bits.begin(), exact_bits.end(), b) == exact_bits.end()) exact_bits.push_back(b);
+    }
+    if (exact_bits.size() > max_reserved_values)
+        fail(errc::invalid_argument, "at most " + std::to_string(max_reserved_values) + " exact values");
+    std::vector<std::pair<std::uint64_t, std::int64_t>> reserved_at;  // (index, which exact value)
+    std::vector<bool> used(exact_bits.size(), false);
+    std::int64_t lo = 0, hi = 0, previous = 0;  // 0 included: stand-ins start at 0
     for (std::uint64_t j = 0; j < total; ++j) {
         const std::uint64_t i = j % n, c = j / n;
         const std::uint8_t* p = input + (i * ncomp + c) * csize;
         const std::uint64_t raw = load_bits(p, csize);
+        const auto e = std::find(exact_bits.begin(), exact_bits.end(), raw);
+        if (e != exact_bits.end()) {
+            reserved_at.emplace_back(j, e - exact_bits.begin());
+            used[std::size_t(e - exact_bits.begin())] = true;
+            continue;
+        }
         const double v = component_value(p, csize);
         bool kept = false;
         if (std::isfinite(v)) {
@@ -47,8 +77,9 @@ void integerize(const std::uint8_t* input, const header& h, encoder_lanes& lanes
                 for (double candidate : {guess, guess - 1, guess + 1}) {
                     const auto k = static_cast<std::int64_t>(candidate);
                     store_component(scratch.data(), csize, integer_to_value(k, h));
+                    const double decoded = component_value(scratch.data(), csize);
                     const bool ok = h.quantized()
-                                        ? std::fabs(component_value(scratch.data(), csize) - v) <= half_step
+                                        ? std::fabs(decoded - v) <= half_step && !is_one_of(decoded, exact)
                                         : load_bits(scratch.data(), csize) == raw;
                     if (ok) {
                         q[j] = previous = k;
@@ -64,6 +95,19 @@ void integerize(const std::uint8_t* input, const header& h, encoder_lanes& lanes
             exceptions.push_back({j, raw});
             q[j] = previous;  // a smooth stand-in costs least to code
         }
+    }
+    if (!reserved_at.empty()) {  // only exact values that occur get an integer: old readers read the rest
+        std::vector<std::int64_t> slot(exact_bits.size(), 0);
+        lanes.reserved.varint(std::uint64_t(std::count(used.begin(), used.end(), true)));
+        lanes.reserved.varint(zigzag(hi + 1));
+        for (std::size_t k = 0; k < exact_bits.size(); ++k)
+            if (used[k]) {
+                slot[k] = ++hi;
+                std::uint8_t b[8];
+                store_bits(b, csize, exact_bits[k]);
+                lanes.reserved.append(b, csize);
+            }
+        for (const auto& r : reserved_at) q[r.first] = slot[std::size_t(r.second)];
     }
     int bits = 64;
     for (int b : {8, 16, 32}) {
@@ -117,10 +161,10 @@ lane_layout make_layout(const header& h, int bits) {
     return l;
 }
 
-encoder_lanes to_lanes(const std::uint8_t* input, const header& h) {
+encoder_lanes to_lanes(const std::uint8_t* input, const header& h, const std::vector<double>& exact_values) {
     encoder_lanes lanes;
     if (h.integerized()) {
-        integerize(input, h, lanes);
+        integerize(input, h, h.quantized() ? exact_values : std::vector<double>{}, lanes);
         return lanes;
     }
     lanes.layout = make_layout(h, natural_lane_bits(h));
@@ -166,13 +210,28 @@ std::vector<exception_value> read_exceptions(byte_reader& r, const header& h) {
     return out;
 }
 
+reserved_values read_reserved_values(byte_reader& r, const header& h) {
+    const std::size_t csize = component_size(h);
+    const std::uint64_t count = r.varint("reserved values");
+    if (count == 0 || count > max_reserved_values)
+        fail(errc::corrupt, "reserved value count " + std::to_string(count) + " is not 1 to " +
+                                std::to_string(max_reserved_values));
+    reserved_values out;
+    out.base = unzigzag(r.varint("reserved values"));
+    if (out.base > std::numeric_limits<std::int64_t>::max() - std::int64_t(count))
+        fail(errc::corrupt, "reserved value integers out of range");
+    for (std::uint64_t k = 0; k < count; ++k) out.bits.push_back(load_bits(r.take(csize, "reserved values"), csize));
+    return out;
+}
+
 bool lanes_in_place(const header& h, const void* out) {
     return !h.integerized() && !is_complex(h.type) &&
            reinterpret_cast<std::uintptr_t>(out) % std::uintptr_t(natural_lane_bits(h) / 8) == 0;
 }
 
 void from_lanes(std::uint8_t* lanes, const lane_layout& layout, const header& h,
-                const std::vector<exception_value>& exceptions, std::uint8_t* out) {
+                const std::vector<exception_value>& exceptions, const reserved_values& reserved,
+                std::uint8_t* out) {
     const std::uint64_t n = h.count;
     const int ncomp = components(h);
     const std::size_t csize = component_size(h);
@@ -185,7 +244,10 @@ void from_lanes(std::uint8_t* lanes, const lane_layout& layout, const header& h,
             for (std::uint64_t j = 0; j < total; ++j) {
                 const auto q = std::int64_t(S(U(in[j] ^ top_bit<U>())));
                 const std::uint64_t i = j % n, c = j / n;
-                store_component(out + (i * ncomp + c) * csize, csize, integer_to_value(q, h));
+                std::uint8_t* p = out + (i * ncomp + c) * csize;
+                const std::uint64_t slot = std::uint64_t(q) - std::uint64_t(reserved.base);
+                if (slot < reserved.bits.size()) store_bits(p, csize, reserved.bits[std::size_t(slot)]);
+                else store_component(p, csize, integer_to_value(q, h));
             }
         });
         for (const auto& e : exceptions) {

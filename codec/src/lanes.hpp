@@ -44,9 +44,16 @@ struct encoder_lanes {
     const std::uint8_t* data = nullptr;
     std::vector<std::uint8_t> owned;
     byte_writer exceptions;  // the exception block, for quantized and decimal streams
+    byte_writer reserved;    // the reserved values block, when the stream has reserved values
 };
 
-encoder_lanes to_lanes(const std::uint8_t* input, const header& h);
+// Values a quantized stream keeps bit-exact under reserved lane integers base .. base + bits.size() - 1.
+struct reserved_values {
+    std::int64_t base = 0;
+    std::vector<std::uint64_t> bits;  // component bits
+};
+
+encoder_lanes to_lanes(const std::uint8_t* input, const header& h, const std::vector<double>& exact_values = {});
 
 // One value kept exactly outside the lanes, in lane order (component-major for complex data).
 struct exception_value {
@@ -55,13 +62,15 @@ struct exception_value {
 };
 
 std::vector<exception_value> read_exceptions(byte_reader& r, const header& h);
+reserved_values read_reserved_values(byte_reader& r, const header& h);
 
 // Whether decoding can reconstruct lanes directly in the output buffer (right type and alignment).
 bool lanes_in_place(const header& h, const void* out);
 
 // Turns decoded lanes into the output array (in place when lanes == out).
 void from_lanes(std::uint8_t* lanes, const lane_layout& layout, const header& h,
-                const std::vector<exception_value>& exceptions, std::uint8_t* out);
+                const std::vector<exception_value>& exceptions, const reserved_values& reserved,
+                std::uint8_t* out);
 
 }  // namespace detail
 }  // namespace byte2bit

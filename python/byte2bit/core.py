@@ -51,8 +51,12 @@ def _check_options(level, quantize_scale, decimal_digits):
 
 
 def encode_array(array, compression_level: int = 4, quantize_scale: float = 0.0,
-                 decimal_digits: int | None = None) -> bytes:
-    """Encode any array-like (any memory order, any byte order) into one stream."""
+                 decimal_digits: int | None = None, exact_values=()) -> bytes:
+    """Encode any array-like (any memory order, any byte order) into one stream.
+
+    exact_values: with quantize_scale > 0, values (a nodata or fill value, at most 16) kept bit-exact,
+    and that no other value is allowed to decode to.
+    """
     _check_options(compression_level, quantize_scale, decimal_digits)
     a = np.asarray(array)
     name, size = codec_dtype(a.dtype)
@@ -61,7 +65,8 @@ def encode_array(array, compression_level: int = 4, quantize_scale: float = 0.0,
     a = a if a.flags.c_contiguous else a.copy(order="C")  # ascontiguousarray would make 0-d 1-d
     return _core.encode(a.reshape(-1).view(np.uint8), name, size if name == "bytes" else 0,
                         list(a.shape), int(compression_level), float(quantize_scale),
-                        -1 if decimal_digits is None else int(decimal_digits))
+                        -1 if decimal_digits is None else int(decimal_digits),
+                        [float(v) for v in exact_values])
 
 
 def inspect_stream(stream, verify_checksum: bool = True) -> dict:

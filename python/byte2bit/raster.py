@@ -232,10 +232,12 @@ class BandReport:
     equal: bool
     max_abs_error: float
     bound: float | None  # quantize_scale / 2 of an error-bounded file; None when lossless
+    nodata_mismatches: int = 0  # pixels that are nodata in one and not the other: never allowed
 
     @property
     def within_bound(self) -> bool:
-        return self.equal or (self.bound is not None and self.max_abs_error <= self.bound)
+        return self.equal or (self.bound is not None and self.max_abs_error <= self.bound
+                              and not self.nodata_mismatches)
 
 
 @dataclass
@@ -261,6 +263,8 @@ class VerifyReport:
         for b in self.bands:
             state = "equal" if b.equal else f"max abs error {b.max_abs_error:g}" + (
                 f" (bound {b.bound:g}: {'within' if b.within_bound else 'EXCEEDED'})" if b.bound is not None else "")
+            if b.nodata_mismatches:
+                state += f", {b.nodata_mismatches} pixels gained or lost nodata"
             lines.append(f"  {b.name}: {state}")
         return "\n".join(lines)
 
@@ -269,8 +273,8 @@ def _same_nodata(a, b) -> bool:
     return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
 
 
-def _compare_band(sb, db, name: str, bound, tick) -> BandReport:
-    equal, max_err = True, 0.0
+def _compare_band(sb, db, name: str, bound, tick, nodata=None) -> BandReport:
+    equal, max_err, nodata_mismatches = True, 0.0, 0
     _, block_h = db.GetBlockSize()
     rows = max(1, min(db.YSize, (64 << 20) // max(1, db.XSize * 16)))
     rows = max(block_h, rows - rows % block_h)
@@ -287,11 +291,15 @@ def _compare_band(sb, db, name: str, bound, tick) -> BandReport:
                 diff[both_nan] = 0
                 diff[~same & ~both_nan & ~np.isfinite(diff)] = np.inf
                 max_err = max(max_err, float(np.nanmax(diff)))
+                if nodata is not None:  # the error bound never covers nodata: it is exact or wrong
+                    is_nd = (lambda x: np.isnan(x)) if math.isnan(nodata) else (lambda x: x == nodata)
+                    nodata_mismatches += int(np.count_nonzero(is_nd(a) != is_nd(b)))
         elif not np.array_equal(a, b):
             equal = False
             max_err = max(max_err, float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))))
         tick(h)
-    return BandReport(name=name, equal=equal, max_abs_error=max_err, bound=bound)
+    return BandReport(name=name, equal=equal, max_abs_error=max_err, bound=bound,
+                      nodata_mismatches=nodata_mismatches)
 
 
 def _verify_raster(g, sds, dds, report: VerifyReport, tick) -> None:
@@ -321,7 +329,7 @@ def _verify_raster(g, sds, dds, report: VerifyReport, tick) -> None:
             report.problems.append(f"{name}: nodata {sb.GetNoDataValue()} vs {db.GetNoDataValue()}")
         floating = g.GetDataTypeName(sb.DataType) in ("Float32", "Float64", "CFloat32", "CFloat64")
         bound = q / 2 if q and floating else None
-        report.bands.append(_compare_band(sb, db, name, bound, tick))
+        report.bands.append(_compare_band(sb, db, name, bound, tick, sb.GetNoDataValue()))
     if sds.GetRasterBand(1).GetMaskFlags() == g.GMF_PER_DATASET:
         report.bands.append(_compare_band(sds.GetRasterBand(1).GetMaskBand(), dds.GetRasterBand(1).GetMaskBand(),
                                           f"{prefix}mask", None, tick))

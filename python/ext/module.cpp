@@ -28,11 +28,13 @@ struct read_buffer {
 };
 
 py::bytes encode(const py::buffer& data, const std::string& dtype, std::size_t item_size,
-                 const std::vector<std::uint64_t>& shape, int level, double quantize_scale, int decimal_digits) {
+                 const std::vector<std::uint64_t>& shape, int level, double quantize_scale, int decimal_digits,
+                 const std::vector<double>& exact_values) {
     read_buffer in(data);
     byte2bit::encode_options options;
     options.level = level;
     options.quantize_scale = quantize_scale;
+    options.exact_values = exact_values;
     options.decimal_digits = decimal_digits;
     const byte2bit::dtype t = dtype_from_name(dtype);
     std::vector<std::uint8_t> out;
@@ -95,7 +97,7 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("encode", &encode, py::arg("data"), py::arg("dtype"), py::arg("item_size"), py::arg("shape"),
           py::arg("level") = 4, py::arg("quantize_scale") = 0.0, py::arg("decimal_digits") = -1,
-          "Encode a C-contiguous buffer into one Byte2Bit stream.");
+          py::arg("exact_values") = std::vector<double>(), "Encode a C-contiguous buffer into one Byte2Bit stream.");
     m.def("decode", &decode, py::arg("stream"), py::arg("out"), py::arg("dtype") = std::string(),
           "Decode a stream into a writable buffer of exactly its raw size.");
     m.def("inspect", &inspect, py::arg("stream"), py::arg("verify_checksum") = true,

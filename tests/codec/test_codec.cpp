@@ -116,6 +116,57 @@ void test_quantized() {
     CHECK(code_of([&] { byte2bit::encode(ints.data(), 40, dtype::int32, 0, {10}, o); }) == errc::invalid_argument);
 }
 
+void test_exact_values() {
+    // A float32 field with a nodata area, quantized with a step that does not land on the nodata.
+    const float nodata = -9999.0f;
+    const std::size_t h = 64, w = 64;
+    std::vector<float> x(h * w);
+    std::mt19937 rng(11);
+    std::normal_distribution<double> normal(0, 3);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(100 + 0.05 * double(i % w) + normal(rng));
+    for (std::size_t r = 10; r < 40; ++r)
+        for (std::size_t c = 0; c < 30; ++c) x[r * w + c] = nodata;
+    x[5] = -9999.2f;  // within the bound of nodata, yet not nodata: must not become it
+    x[6] = -9998.8f;
+    byte2bit::encode_options o;
+    o.level = 1;
+    o.quantize_scale = 0.7;
+    const auto plain = byte2bit::encode(x.data(), x.size() * 4, dtype::float32, 0, {h, w}, o);
+    o.exact_values = {double(nodata), double(nodata)};  // repeated: stored once
+    const auto s = byte2bit::encode(x.data(), x.size() * 4, dtype::float32, 0, {h, w}, o);
+    std::vector<float> y(x.size()), y_plain(x.size());
+    byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 4);
+    byte2bit::decode(plain.data(), plain.size(), y_plain.data(), y_plain.size() * 4);
+    bool exact = true, bounded = true;
+    std::size_t moved_plain = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        exact &= (x[i] == nodata) == (y[i] == nodata);
+        bounded &= std::fabs(double(x[i]) - y[i]) <= 0.35;
+        moved_plain += (x[i] == nodata) != (y_plain[i] == nodata);
+    }
+    CHECK(exact && bounded);
+    CHECK(moved_plain > 0);  // without exact values nodata moves: the test sees the difference
+    // Reserved integers keep a nodata area nearly free: far from 5 bytes a pixel of exceptions.
+    CHECK(s.size() < plain.size() + 200);
+    CHECK(byte2bit::inspect(s.data(), s.size()).format_version == 2);
+    CHECK(byte2bit::inspect(plain.data(), plain.size()).format_version == 1);
+    // Without the value in the data, the stream stays version 1.
+    std::vector<float> clean(x.begin(), x.begin() + 64);
+    const auto v1 = byte2bit::encode(clean.data(), clean.size() * 4, dtype::float32, 0, {64}, o);
+    CHECK(byte2bit::inspect(v1.data(), v1.size()).format_version == 1);
+    // NaN as a nodata value, and complex data: exact per component.
+    std::vector<float> z = {1.0f, NAN, 2.0f, -9999.0f, 3.0f, -9999.0f};
+    o.exact_values = {NAN, -9999.0};
+    const auto sz = byte2bit::encode(z.data(), z.size() * 4, dtype::complex64, 0, {3}, o);
+    std::vector<float> zy(z.size());
+    byte2bit::decode(sz.data(), sz.size(), zy.data(), zy.size() * 4);
+    CHECK(std::isnan(zy[1]) && zy[3] == -9999.0f && zy[5] == -9999.0f && std::fabs(zy[4] - 3.0f) <= 0.35);
+    o.exact_values.assign(17, 0.0);
+    for (std::size_t k = 0; k < 17; ++k) o.exact_values[k] = double(k);
+    CHECK(code_of([&] { byte2bit::encode(x.data(), x.size() * 4, dtype::float32, 0, {h, w}, o); }) ==
+          errc::invalid_argument);
+}
+
 void test_decimal() {
     std::vector<double> x = {0.1, 0.25, -3.75, 12345.67, -0.0, NAN, 0.123456789, 1e-3};
     byte2bit::encode_options o;
@@ -176,7 +227,7 @@ void test_damage() {
               errc::buffer_mismatch);
         // A newer format version is refused by name.
         auto newer = s;
-        newer[4] = 2;
+        newer[4] = std::uint8_t(byte2bit::format_version + 1);
         CHECK(code_of([&] { byte2bit::decode(newer.data(), newer.size(), y.data(), y.size() * 2); }) ==
               errc::unsupported_version);
     }
@@ -216,6 +267,7 @@ int main() {
     predictors_invert<std::uint64_t>();
     test_round_trips();
     test_quantized();
+    test_exact_values();
     test_decimal();
     test_lattice();
     test_damage();

@@ -193,3 +193,58 @@ def test_killed_writer_keeps_the_previous_file(gdal, tmp_path, form, after):
     assert np.array_equal(data, expected) or data.shape == (3, 3000, 3000)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".t.b2b")]
     assert leftovers == [], leftovers
+
+
+def nodata_raster(gdal, path, nodata=-9999.0):
+    """A Float32 GeoTIFF with a nodata area, and values within the error bound of nodata that are not it."""
+    rng = np.random.default_rng(7)
+    a = rng.normal(300, 40, (700, 600)).astype(np.float32)
+    a[100:400, 50:300] = nodata
+    a[0, :5] = [-9999.2, -9998.8, -9999.3, -9998.7, -9999.1]
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 600, 700, 1, gdal.GDT_Float32, ["TILED=YES"])
+    ds.SetGeoTransform([500000, 10, 0, 4200000, 0, -10])
+    if nodata is not None:
+        ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds.GetRasterBand(1).WriteArray(a)
+    ds = None
+    return a
+
+
+def test_error_bounded_mode_keeps_nodata_exact(gdal, tmp_path):
+    """Case 7: QUANTIZE_SCALE=0.7 used to turn every nodata pixel (-9999) into -9998.8."""
+    import byte2bit
+    src = tmp_path / "src.tif"
+    a = nodata_raster(gdal, src)
+    out, lossless = tmp_path / "q.b2b", tmp_path / "l.b2b"
+    gdal.Translate(str(out), str(src), format="B2B", creationOptions=["QUANTIZE_SCALE=0.7"])
+    gdal.Translate(str(lossless), str(src), format="B2B")
+    ds, src_ds, exact_ds = gdal.Open(str(out)), gdal.Open(str(src)), gdal.Open(str(lossless))
+    band = ds.GetRasterBand(1)
+    got = band.ReadAsArray()
+    assert np.array_equal(got == -9999, a == -9999)
+    assert np.abs(got - a)[a != -9999].max() <= 0.35
+    assert np.array_equal(band.GetMaskBand().ReadAsArray(), src_ds.GetRasterBand(1).GetMaskBand().ReadAsArray())
+    exact = exact_ds.GetRasterBand(1)
+    for k in range(exact.GetOverviewCount()):
+        assert np.array_equal(band.GetOverview(k).ReadAsArray() == -9999, exact.GetOverview(k).ReadAsArray() == -9999)
+    report = byte2bit.verify(src, out)
+    assert report.ok and not report.equal and report.bands[0].nodata_mismatches == 0
+
+
+def test_verify_catches_moved_nodata(gdal, tmp_path):
+    """A file whose nodata pixels moved within the error bound is not WITHIN BOUND: nodata is exact or wrong."""
+    import byte2bit
+    src, plain = tmp_path / "src.tif", tmp_path / "plain.tif"
+    nodata_raster(gdal, src)
+    nodata_raster(gdal, plain, nodata=None)  # quantized without knowing the nodata: it moves
+    moved = tmp_path / "moved.b2b"
+    gdal.Translate(str(moved), str(plain), format="B2B", creationOptions=["QUANTIZE_SCALE=0.7", "OVERVIEWS=NONE"])
+    data = moved.read_bytes()
+    root = root_json(data)
+    root["attributes"]["raster"]["bands"][0]["nodata"] = "-9999"
+    moved.write_bytes(with_root(data, root))
+    report = byte2bit.verify(src, moved, raise_on_mismatch=False)
+    assert not report.ok and report.bands[0].nodata_mismatches >= 250 * 300
+    assert "gained or lost nodata" in str(report)
+    with pytest.raises(byte2bit.VerificationError):
+        byte2bit.verify(src, moved)

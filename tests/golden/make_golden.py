@@ -1,5 +1,6 @@
-"""Writes the golden streams of the current format version. Run once per format version, commit the
-output, and never rewrite it: tests/python/test_golden.py decodes these files forever.
+"""Writes the golden streams of the current format version: those cases whose stream has that version
+(a writer gives each stream the lowest version that holds it). Run once per format version, commit
+the output, and never rewrite it: tests/python/test_golden.py decodes these files forever.
 
     .venv/bin/python tests/golden/make_golden.py
 """
@@ -34,12 +35,20 @@ def cases():
     sst = (273.15 + packed * 0.01).astype(np.float32)
     sst[2, 3:9] = np.nan
     yield "float32_lattice_level2", sst, dict(compression_level=2)
+    # version 2: reserved values (a nodata value kept exact in the error-bounded mode)
+    field = (np.cumsum(rng.normal(size=(20, 40)), axis=1) * 3).astype(np.float32)
+    field[5:12, 10:30] = -9999
+    yield "float32_quantized_nodata", field, dict(compression_level=1, quantize_scale=0.7, exact_values=[-9999])
 
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
     for name, array, options in cases():
         stream = byte2bit.encode_array(array, **options)
+        if byte2bit.inspect_stream(stream)["format_version"] != byte2bit.FORMAT_VERSION:
+            continue
+        if (HERE / f"{name}.b2bs").exists():
+            raise SystemExit(f"{HERE / name}.b2bs exists: golden streams are never rewritten")
         (HERE / f"{name}.b2bs").write_bytes(stream)
         np.save(HERE / f"{name}.npy", byte2bit.decode_array(stream))
         print(f"{name}: {array.nbytes} -> {len(stream)} bytes")

@@ -27,9 +27,10 @@
 
 namespace byte2bit {
 
-// The version of the stream format this library writes. Readers accept every version up to this
-// one and refuse newer ones with errc::unsupported_version.
-constexpr int format_version = 1;
+// The newest version of the stream format this library writes (a stream gets the lowest version
+// that holds what it uses). Readers accept every version up to this one and refuse newer ones with
+// errc::unsupported_version.
+constexpr int format_version = 2;
 
 // The library's own version, independent of format_version.
 const char* library_version() noexcept;
@@ -88,6 +89,9 @@ struct encode_options {
     // > 0 selects the error-bounded mode (level 1, real or complex data only): every decoded value
     // lies within quantize_scale / 2 of the original; NaN and +-Inf are kept exactly.
     double quantize_scale = 0.0;
+    // Values the error-bounded mode keeps exactly (a raster's nodata, a _FillValue): an input equal
+    // to one is stored bit-exact, and no other input is allowed to decode to one. Ignored when lossless.
+    std::vector<double> exact_values;
     // >= 0 selects fixed-point decimal storage for float data whose values are multiples of
     // 10^-decimal_digits (at most 18): stored as integers, decoded bit-exact. Values that are not
     // such multiples (and NaN, Inf) are kept exactly as exceptions, so the result is always lossless.
