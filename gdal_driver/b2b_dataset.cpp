@@ -665,6 +665,8 @@ CPLErr B2BRasterBand::read_blocks(int x, int y, int xsize, int ysize, void* data
     const double budget = std::max(double(256 << 20), double(CPLGetUsablePhysicalRAM()) / 4);
     const int by_memory = int(std::max(1.0, budget / per_thread));
     const int nthreads = int(std::min<std::size_t>(std::size_t(std::min(ds_->threads(), by_memory)), jobs.size()));
+    CPLDebug("B2B", "%s: %d blocks on %d threads (memory allows %d)", ds_->store().path().c_str(), int(jobs.size()),
+             nthreads, by_memory);
     std::vector<std::thread> pool;
     for (int t = 1; t < nthreads; ++t) pool.emplace_back(work);
     work();

@@ -248,3 +248,28 @@ def test_verify_catches_moved_nodata(gdal, tmp_path):
     assert "gained or lost nodata" in str(report)
     with pytest.raises(byte2bit.VerificationError):
         byte2bit.verify(src, moved)
+
+
+def test_large_blocks_decode_on_fewer_threads_when_memory_is_short(gdal, tmp_path):
+    """Case 11: 4096 x 4096 CFloat64 blocks are 256 MiB each. Under a 2 GiB address-space limit
+    (what GDAL counts as usable RAM), NUM_THREADS=8 must not decode several at once: one thread."""
+    path = tmp_path / "big.b2b"
+    src = gdal.GetDriverByName("MEM").Create("", 8192, 4096, 1, gdal.GDT_CFloat64)
+    src.GetRasterBand(1).Fill(1.5, -2.0)
+    copy(gdal, src, path, ["BLOCKSIZE=4096", "OVERVIEWS=NONE"])
+    src = None
+    script = textwrap.dedent(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        import numpy as np
+        from osgeo import gdal
+        gdal.UseExceptions()
+        ds = gdal.OpenEx({str(path)!r}, open_options=["NUM_THREADS=8"])
+        a = ds.GetRasterBand(1).ReadAsArray()
+        print(a.shape, bool((a == 1.5 - 2j).all()))
+    """)
+    env = dict(os.environ, CPL_DEBUG="B2B")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "(4096, 8192) True"
+    assert "2 blocks on 1 threads" in run.stderr, run.stderr[-2000:]
