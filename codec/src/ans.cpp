@@ -386,6 +386,80 @@ void ans_encode(const U* z, const lane_layout& layout, int max_ctx, byte_writer&
     out.append(raw.data(), raw.size());
 }
 
+namespace {
+
+// Rows wider than this decode in segments, so that a decoder's scratch stays a few MB whatever the
+// shape (a 1-D array is one row of up to 2^40 lanes).
+constexpr std::uint64_t max_whole_row_cols = 1 << 16;
+constexpr std::uint64_t segment_cols = 1 << 16;
+
+// What decoding looks up per lane.
+struct decode_tables {
+    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all activities
+    const std::uint8_t* map;                    // bucket -> context
+    int buckets;
+    std::uint64_t base[alphabet];  // symbol -> residual without its extra bits
+    std::uint8_t nbits[alphabet];  // symbol -> extra bits
+
+    std::uint8_t context(std::uint64_t q) const {
+        return q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
+    }
+    // The residuals of n symbols, with their extra bits.
+    template <class U>
+    void residuals(const std::uint8_t* symbols, std::uint64_t n, bit_reader& extra, U* z) const {
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const unsigned s = symbols[i];  // get(0) is 0: no branch on the symbol
+            if constexpr (sizeof(U) < 8)
+                z[i] = U(base[s] | extra.get(nbits[s]));
+            else
+                z[i] = U(base[s] | extra.get_wide(nbits[s]));
+        }
+    }
+};
+
+// Very wide rows, a segment at a time. The residuals of the rows above, which contexts need, are
+// recomputed from the lanes already decoded instead of being kept: slower, but bounded.
+template <class U>
+__attribute__((noinline)) void ans_decode_segments(rans_decoder& rans, bit_reader& extra, U* x, const lane_layout& layout, predictor p,
+                         const decode_tables& t) {
+    const std::uint64_t W = layout.cols;
+    std::vector<U> z(segment_cols), z_up(segment_cols + 4), z_upup(segment_cols);
+    std::vector<std::uint8_t> ctx(segment_cols), symbols(segment_cols);
+    with_predictor<U>(p, [&](auto P) {
+        constexpr predictor PP = decltype(P)::value;
+        for (std::uint64_t plane = 0; plane < layout.planes; ++plane) {
+            U* lanes = x + plane * layout.rows * W;
+            for (std::uint64_t y = 0; y < layout.rows; ++y) {
+                U* row = lanes + y * W;
+                for (std::uint64_t s0 = 0; s0 < W; s0 += segment_cols) {
+                    const std::uint64_t s1 = std::min(W, s0 + segment_cols), n = s1 - s0;
+                    if (y == 0) {
+                        std::fill(ctx.begin(), ctx.begin() + std::ptrdiff_t(n), t.context(0));
+                    } else {
+                        const std::uint64_t lo = s0 >= 2 ? s0 - 2 : 0, hi = std::min(W, s1 + 2);
+                        residual_span<PP, U>(lanes, W, y - 1, lo, hi, z_up.data());
+                        if (y > 1) residual_span<PP, U>(lanes, W, y - 2, s0, s1, z_upup.data());
+                        auto up = [&](std::uint64_t i, int dx) -> std::uint64_t {  // 0 outside the row
+                            const std::int64_t j = std::int64_t(i) + dx;
+                            return j >= 0 && j < std::int64_t(W) ? clamped(z_up[std::size_t(j) - lo]) : 0;
+                        };
+                        for (std::uint64_t i = s0; i < s1; ++i) {
+                            const std::uint64_t uu = y > 1 ? clamped(z_upup[i - s0]) : 0;
+                            ctx[i - s0] = t.context(2 * up(i, 0) + up(i, -1) + up(i, 1) +
+                                                     ((up(i, -2) + up(i, 2) + uu) >> 1));
+                        }
+                    }
+                    rans.row(ctx.data(), symbols.data(), n);
+                    t.residuals<U>(symbols.data(), n, extra, z.data());
+                    undo_span<PP, U>(row, z.data(), y > 0 ? row - W : nullptr, W, s0, s1);
+                }
+            }
+        }
+    });
+}
+
+}  // namespace
+
 template <class U>
 void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
     const int buckets = in.u8("context buckets");
@@ -428,40 +502,35 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
     const std::size_t extra_size = in.remaining();
     bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
 
-    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all activities
-    for (std::uint32_t q = 0; q < small_activity; ++q) ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
-    std::uint64_t base[alphabet];
-    std::uint8_t nbits[alphabet];
+    decode_tables tables;
+    tables.map = map;
+    tables.buckets = buckets;
+    for (std::uint32_t q = 0; q < small_activity; ++q) tables.ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
     for (int s = 0; s < alphabet; ++s) {
-        nbits[s] = std::uint8_t(token_extra_bits(s));
-        base[s] = detokenize(s, 0);
+        tables.nbits[s] = std::uint8_t(token_extra_bits(s));
+        tables.base[s] = detokenize(s, 0);
     }
-
-    // Row by row: contexts from the residuals above, symbols, residuals, then lanes.
     const std::uint64_t W = layout.cols;
-    std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
-    std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
-    with_predictor<U>(p, [&](auto P) {
-        for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
-            for (std::uint64_t y = 0; y < layout.rows; ++y) {
-                U* z = residuals.data() + (y % 3) * W;
-                const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
-                const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
-                row_activities<U>(z_up, z_upup, W, [&](std::uint64_t i, std::uint64_t q) {
-                    ctx[i] = q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
-                });
-                rans.row(ctx.data(), symbols.data(), W);
-                for (std::uint64_t i = 0; i < W; ++i) {
-                    const unsigned s = symbols[i];  // get(0) is 0: no branch on the symbol
-                    if constexpr (sizeof(U) < 8)
-                        z[i] = U(base[s] | extra.get(nbits[s]));
-                    else
-                        z[i] = U(base[s] | extra.get_wide(nbits[s]));
+    if (W > max_whole_row_cols) {
+        ans_decode_segments<U>(rans, extra, x, layout, p, tables);
+    } else {  // row by row: contexts from the residuals of the rows above, kept, then symbols, lanes
+        std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
+        std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
+        with_predictor<U>(p, [&](auto P) {
+            for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
+                for (std::uint64_t y = 0; y < layout.rows; ++y) {
+                    U* z = residuals.data() + (y % 3) * W;
+                    const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
+                    const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
+                    row_activities<U>(z_up, z_upup, W,
+                                      [&](std::uint64_t i, std::uint64_t q) { ctx[i] = tables.context(q); });
+                    rans.row(ctx.data(), symbols.data(), W);
+                    tables.residuals<U>(symbols.data(), W, extra, z);
+                    U* row = x + (plane * layout.rows + y) * W;
+                    undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
                 }
-                U* row = x + (plane * layout.rows + y) * W;
-                undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
-            }
-    });
+        });
+    }
     if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
         fail(errc::corrupt, "entropy-coded data is inconsistent");
 }

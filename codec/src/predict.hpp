@@ -124,6 +124,31 @@ inline void prefix_sum(U* row, std::uint64_t W) {
     for (; i < W; ++i) row[i] = U(row[i] + row[i - 1]);
 }
 
+// The prediction of lane i of a row, by the rules of make_residuals: `up` is null on a plane's first
+// row, and row[i - 1] must already hold its lane.
+template <predictor P, class U>
+inline U prediction_at(const U* row, const U* up, std::uint64_t W, std::uint64_t i) {
+    if (P == predictor::none) return 0;
+    if (up == nullptr) return i ? row[i - 1] : U(0);
+    if (i == 0) return up[0];
+    return predict_interior<P, U>(row[i - 1], up[i], up[i - 1], i + 1 < W ? up[i + 1] : up[i]);
+}
+
+// Residuals z(y, i) for i in [i0, i1) of one plane's lanes, recomputed from the lanes: what a
+// decoder of very wide rows uses instead of keeping whole rows of residuals.
+template <predictor P, class U>
+void residual_span(const U* plane, std::uint64_t W, std::uint64_t y, std::uint64_t i0, std::uint64_t i1, U* out) {
+    const U* row = plane + y * W;
+    const U* up = y > 0 ? row - W : nullptr;
+    for (std::uint64_t i = i0; i < i1; ++i) out[i - i0] = zigzag<U>(U(row[i] - prediction_at<P, U>(row, up, W, i)));
+}
+
+// Inverse of residual_span on one row: lanes i0 .. i1 - 1 from their residuals z[0 .. i1 - i0).
+template <predictor P, class U>
+void undo_span(U* row, const U* z, const U* up, std::uint64_t W, std::uint64_t i0, std::uint64_t i1) {
+    for (std::uint64_t i = i0; i < i1; ++i) row[i] = U(unzigzag<U>(z[i - i0]) + prediction_at<P, U>(row, up, W, i));
+}
+
 // Inverse of make_residuals for one row: lanes from residuals `z` and the row above (`up`, null on
 // a plane's first row). `row` may be `z` itself (in place).
 template <predictor P, class U>

@@ -205,3 +205,28 @@ def test_full_disk_leaves_nothing_behind(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.b2b", "out"]
+
+
+@pytest.mark.parametrize("shape", [(64 << 20,), (2, 32 << 20)], ids=["1-D", "2 wide rows"])
+def test_decoder_scratch_is_bounded_whatever_the_shape(tmp_path, shape):
+    """Case 13: a 77-byte stream of a 1-D array is one row, and the decoder used to keep about
+    5 bytes of scratch per lane of a row: 8.4 GB for a declared 2 GiB. Now a few MB."""
+    stream = byte2bit.encode_array(np.zeros(shape, np.uint8))
+    assert len(stream) < 100
+    (tmp_path / "s.b2bs").write_bytes(stream)
+    script = textwrap.dedent(f"""
+        import numpy as np
+        import byte2bit
+        def peak_mib():
+            return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024
+        stream = open({str(tmp_path / "s.b2bs")!r}, "rb").read()
+        out = np.ones({shape!r}, np.uint8)  # the output, touched before measuring
+        open("/proc/self/clear_refs", "w").write("5")  # restart the peak from here
+        before = peak_mib()
+        byte2bit.decode_array(stream, out=out)
+        print(int(not out.any()), peak_mib() - before)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    zeros, grew_mib = map(int, run.stdout.split())
+    assert zeros == 1 and grew_mib < 16, f"decoding a 64 MiB array grew the peak memory by {grew_mib} MiB"
