@@ -172,14 +172,15 @@ struct B2BDataset::raster_description {
     bool has_geotransform = false;
     double geotransform[6] = {0, 1, 0, 0, 0, 1};
     std::string crs_wkt, gcp_crs_wkt;
-    std::vector<GDAL_GCP> gcps;  // owns the strings: freed by GDALDeinitGCPs unless moved out
+    struct gcp {
+        double pixel, line, x, y, z;
+        std::string id, info;
+    };
+    std::vector<gcp> gcps;  // (not GDAL_GCP: its strings would leak when a later field throws)
     std::vector<metadata_domain> metadata;
 
     raster_description() = default;
     raster_description(const raster_description&) = delete;
-    ~raster_description() {
-        if (!gcps.empty()) GDALDeinitGCPs(int(gcps.size()), gcps.data());
-    }
 
     // Validates every field before anything uses it.
     explicit raster_description(const CPLJSONObject& r) {
@@ -247,16 +248,15 @@ struct B2BDataset::raster_description {
         for (int i = 0; i < g.Size(); ++i) {
             const std::string what = "GCP " + std::to_string(i + 1);
             const CPLJSONObject o = object(g, i, what);
-            GDAL_GCP gcp;
-            gcp.dfGCPPixel = number(o.GetObj("pixel"), what + " pixel");
-            gcp.dfGCPLine = number(o.GetObj("line"), what + " line");
-            gcp.dfGCPX = number(o.GetObj("x"), what + " x");
-            gcp.dfGCPY = number(o.GetObj("y"), what + " y");
-            gcp.dfGCPZ = present(o, "z") ? number(o.GetObj("z"), what + " z") : 0.0;
-            const std::string id = text(o, "id", what + " id"), info = text(o, "info", what + " info");
-            gcp.pszId = CPLStrdup(id.c_str());
-            gcp.pszInfo = CPLStrdup(info.c_str());
-            gcps.push_back(gcp);
+            gcp p;
+            p.pixel = number(o.GetObj("pixel"), what + " pixel");
+            p.line = number(o.GetObj("line"), what + " line");
+            p.x = number(o.GetObj("x"), what + " x");
+            p.y = number(o.GetObj("y"), what + " y");
+            p.z = present(o, "z") ? number(o.GetObj("z"), what + " z") : 0.0;
+            p.id = text(o, "id", what + " id");
+            p.info = text(o, "info", what + " info");
+            gcps.push_back(std::move(p));
         }
         metadata = metadata_list(r, "metadata");
     }
@@ -430,10 +430,11 @@ void B2BDataset::load_raster(const std::shared_ptr<store_reader>& store, const s
     std::memcpy(geotransform_, raster.geotransform, sizeof(geotransform_));
     if (!raster.crs_wkt.empty() && srs_.importFromWkt(raster.crs_wkt.c_str()) != OGRERR_NONE) invalid("invalid CRS");
     srs_.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    for (const GDAL_GCP& g : raster.gcps) {
-        GDAL_GCP gcp = g;
-        gcp.pszId = CPLStrdup(g.pszId);
-        gcp.pszInfo = CPLStrdup(g.pszInfo);
+    for (const auto& g : raster.gcps) {
+        GDAL_GCP gcp;
+        gcp.dfGCPPixel = g.pixel, gcp.dfGCPLine = g.line, gcp.dfGCPX = g.x, gcp.dfGCPY = g.y, gcp.dfGCPZ = g.z;
+        gcp.pszId = CPLStrdup(g.id.c_str());
+        gcp.pszInfo = CPLStrdup(g.info.c_str());
         gcps_.push_back(gcp);
     }
     if (!raster.gcp_crs_wkt.empty() && gcp_srs_.importFromWkt(raster.gcp_crs_wkt.c_str()) != OGRERR_NONE)

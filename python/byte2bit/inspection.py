@@ -132,6 +132,30 @@ def _raster_summary(r: dict) -> str:
             + f"{', mask' if r.get('mask') else ''}; overviews {ovs}; {geo}")
 
 
+def _driver_problems(path: str, warnings: list[str]) -> list[str]:
+    """What GDAL's B2B driver, which every raster reader goes through, refuses in a raster .b2b: it
+    validates the whole description at open and each band array when its first block is read."""
+    try:
+        from .raster import gdal
+        g = gdal()
+    except (ImportError, Byte2BitError) as e:
+        warnings.append(f"raster descriptions not checked by the GDAL driver ({e})")
+        return []
+    try:
+        ds = g.OpenEx(path, g.OF_RASTER, allowed_drivers=["B2B"])
+        md = ds.GetMetadata("SUBDATASETS") or {}
+        for d in [ds] + [g.OpenEx(v, g.OF_RASTER, allowed_drivers=["B2B"]) for k, v in sorted(md.items())
+                         if k.endswith("_NAME")]:
+            for i in range(1, d.RasterCount + 1):
+                band = d.GetRasterBand(i)
+                for b in [band] + [band.GetOverview(k) for k in range(band.GetOverviewCount())] + (
+                        [band.GetMaskBand()] if band.GetMaskFlags() == g.GMF_PER_DATASET else []):
+                    b.ReadRaster(0, 0, 1, 1)
+    except RuntimeError as e:
+        return [f"GDAL's B2B driver cannot read it: {str(e).replace(path + ': ', '')}"]
+    return []
+
+
 def inspect_byte2bit(path) -> Inspection:
     """Structure, dtype, shape, chunking, codec settings, sizes, ratio and integrity of a .b2b.
 
@@ -182,7 +206,10 @@ def inspect_byte2bit(path) -> Inspection:
             problems += raster_problems(f"{n}/" if n else "", r, c.arrays) if isinstance(r, dict) else \
                 [f"raster {n or '(root)'}: description missing"]
         rasters = {n: r for n, r in rasters.items() if isinstance(r, dict)}
+        warnings = list(c.warnings)
+        if rasters and not problems:
+            problems += _driver_problems(path, warnings)
         file_bytes = sum(max(0, s) for s in c.sizes.values()) if c.form == "directory" else os.path.getsize(path)
         return Inspection(path=path, form=c.form, layout=c.layout, file_bytes=file_bytes, arrays=reports,
-                          rasters=rasters, problems=problems, warnings=list(c.warnings),
+                          rasters=rasters, problems=problems, warnings=warnings,
                           format_version=c.version)

@@ -1,18 +1,20 @@
-"""Integrity of a .b2b container (codec/CONTAINER.md, "Integrity"), without zarr-python.
+"""Integrity of a .b2b container (codec/CONTAINER.md, "Integrity"), reading keys without zarr-python.
 
 ``Container`` opens either form and reads its keys as stored, refusing what a .b2b never holds
 (compressed or repeated zip entries, files that are not regular files, entries larger than their
 content can be). It validates every ``zarr.json`` before anyone uses it, checks the manifest (every
 key with its size and CRC-32) and lists the problems that would make a load fail: missing chunks,
-entries that differ from the manifest, damaged metadata. Loaders raise on them; ``inspect`` reports
-them.
+entries that differ from the manifest, damaged metadata (including metadata zarr-python, which
+loads the data, would refuse). Loaders raise on them; ``inspect`` reports them.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import stat
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -183,6 +185,24 @@ def array_meta(name: str, doc: dict, where: str) -> ArrayMeta:
     return ArrayMeta(name, shape, chunks, dtype, data_type, codec)
 
 
+def _zarr_parses(doc: dict, where: str) -> None:
+    """Raises CorruptDataError unless zarr-python, which loads the data, accepts this node's metadata."""
+    from zarr.core.group import GroupMetadata
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+    kind = doc.get("node_type")
+    try:
+        if kind == "array":
+            ArrayV3Metadata.from_dict(copy.deepcopy(doc))
+        elif kind == "group":
+            GroupMetadata.from_dict(copy.deepcopy(doc))
+        else:
+            raise ValueError(f"node_type must be 'array' or 'group', got {kind!r:.40}")
+        if doc.get("zarr_format") != 3:
+            raise ValueError(f"zarr_format must be 3, got {doc.get('zarr_format')!r:.40}")
+    except Exception as e:  # zarr raises many types; every one means "cannot be read"
+        raise CorruptDataError(f"{where} is not valid Zarr v3 metadata ({type(e).__name__}: {e})"[:300]) from None
+
+
 class Container:
     """A .b2b opened for reading its keys as stored (see the module's docstring)."""
 
@@ -226,10 +246,14 @@ class Container:
         self.version = version
         self._check_manifest()
         self.arrays: dict[str, ArrayMeta] = {}
-        for name in sorted(n for n, d in self.docs.items() if d.get("node_type") == "array"):
+        for name in sorted(self.docs):
             try:
-                self.arrays[name] = array_meta(name, self.docs[name], self.path)
+                _zarr_parses(self.docs[name], f"{self.path}: {name + '/' if name else ''}zarr.json")
+                if self.docs[name].get("node_type") == "array":
+                    self.arrays[name] = array_meta(name, self.docs[name], self.path)
             except CorruptDataError as e:
+                if not name:
+                    raise
                 self.problems.append(str(e))
         for meta in self.arrays.values():
             self._check_chunks(meta)
@@ -239,6 +263,8 @@ class Container:
     def _open_zip(self):
         try:
             self._zip = zipfile.ZipFile(self.path)
+            self._header_file = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+            self._header_lock = threading.Lock()
         except (zipfile.BadZipFile, OSError) as e:
             raise NotByte2BitError(f"{self.path} is not a .b2b file (not a zip archive: {e})") from None
         for info in self._zip.infolist():
@@ -276,6 +302,7 @@ class Container:
                                      "its content allows")
         if self._zip is not None:
             try:
+                self._check_local_header(key)
                 data = self._zip.read(key)
             except zipfile.BadZipFile as e:
                 raise CorruptDataError(f"{self.path}: entry {key}: {e}") from None
@@ -284,6 +311,16 @@ class Container:
         if checked and self.manifest is not None and key != MANIFEST_KEY:  # the manifest checks itself
             self.check(key, data)
         return data
+
+    def _check_local_header(self, key: str) -> None:
+        """zipfile trusts the central directory; the driver reads the local header too, so both must
+        agree that the entry is stored."""
+        offset = self._zip.getinfo(key).header_offset
+        with self._header_lock:  # zarr reads chunks from several threads
+            self._header_file.seek(offset)
+            local = self._header_file.read(30)
+        if len(local) < 30 or local[:4] != b"PK\x03\x04" or int.from_bytes(local[8:10], "little") != 0:
+            raise CorruptDataError(f"{self.path}: damaged local header of entry {key}")
 
     def listed(self, key: str) -> bool:
         """Whether the key is part of the container (present, and in the manifest if there is one)."""
@@ -302,6 +339,7 @@ class Container:
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+            self._header_file.close()
             self._zip = None
 
     def __enter__(self):

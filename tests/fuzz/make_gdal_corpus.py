@@ -1,5 +1,6 @@
 """Writes the seed inputs of fuzz_gdal_open: small .b2b rasters covering the layout's features
-(types, overviews, palette, nodata, mask, GCPs, error-bounded, a multi-raster file).
+(types, overviews, palette, nodata, mask, GCPs, metadata domains, scale/offset/unit, error-bounded
+with nodata, a directory-free multi-raster file), every one container format 2 with its manifest.
 Run: .venv/bin/python tests/fuzz/make_gdal_corpus.py (with the plugin on GDAL_DRIVER_PATH)."""
 import pathlib
 
@@ -38,8 +39,30 @@ def main():
     seeds["cfloat32"] = (mem(gdal, 9, 17, 1, gdal.GDT_CFloat32), ["BLOCKSIZE=16", "LEVEL=2"])
     seeds["float32_quantized"] = (mem(gdal, 33, 20, 2, gdal.GDT_Float32), ["BLOCKSIZE=16", "QUANTIZE_SCALE=0.5"])
     ds = mem(gdal, 16, 16, 1, gdal.GDT_Int64)
-    ds.SetGCPs([gdal.GCP(1.0, 2.0, 0.0, 0.5, 0.5)], 'LOCAL_CS["g"]')
+    ds.SetGCPs([gdal.GCP(1.0, 2.0, 0.0, 0.5, 0.5), gdal.GCP(3.0, 4.0, 5.0, 10.5, 0.5, "info", "id2")],
+               'LOCAL_CS["g"]')
     seeds["int64_gcps"] = (ds, ["LEVEL=4"])
+    ds = mem(gdal, 24, 20, 2, gdal.GDT_Float32)
+    ds.SetMetadata({"AREA_OR_POINT": "Point", "TIFFTAG_DATETIME": "2022:10:05 11:21:09"})
+    ds.SetMetadata({"ALGORITHM": "L2A"}, "PROCESSING")
+    ds.SetMetadata(["<xml>kept</xml>"], "xml:XMP")
+    b = ds.GetRasterBand(1)
+    b.SetNoDataValue(-9999)
+    b.WriteArray(np.where(np.arange(24)[None, :] < 5, -9999, b.ReadAsArray()))
+    b.SetDescription("B02")
+    b.SetUnitType("m")
+    b.SetOffset(-0.1)
+    b.SetScale(1e-4)
+    b.SetMetadata({"BANDNAME": "B2", "WAVELENGTH": "492.7"})
+    b.SetColorInterpretation(gdal.GCI_BlueBand)
+    ds.GetRasterBand(2).SetMetadata({"CLOUD": "1"}, "QUALITY")
+    seeds["float32_metadata_nodata_quantized"] = (ds, ["BLOCKSIZE=16", "QUANTIZE_SCALE=0.25"])
+    ds = mem(gdal, 30, 30, 1, gdal.GDT_UInt16)
+    ct = gdal.ColorTable()
+    for i in range(300):
+        ct.SetColorEntry(i, (i % 256, (3 * i) % 256, 255 - i % 256, 128))
+    ds.GetRasterBand(1).SetColorTable(ct)
+    seeds["uint16_palette_overviews"] = (ds, ["BLOCKSIZE=16", "OVERVIEW_RESAMPLING=NEAREST"])
     for name, (src, options) in seeds.items():
         path = f"/vsimem/seed/{name}.b2b"
         drv.CreateCopy(path, src, options=options)
