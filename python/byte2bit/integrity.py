@@ -200,7 +200,7 @@ def _zarr_parses(doc: dict, where: str) -> None:
         if doc.get("zarr_format") != 3:
             raise ValueError(f"zarr_format must be 3, got {doc.get('zarr_format')!r:.40}")
     except Exception as e:  # zarr raises many types; every one means "cannot be read"
-        raise CorruptDataError(f"{where} is not valid Zarr v3 metadata ({type(e).__name__}: {e})"[:300]) from None
+        raise CorruptDataError(f"{where}: not valid Zarr v3 metadata ({type(e).__name__}: {e})"[:300]) from None
 
 
 class Container:
@@ -247,14 +247,16 @@ class Container:
         self._check_manifest()
         self.arrays: dict[str, ArrayMeta] = {}
         for name in sorted(self.docs):
+            doc = self.docs[name]
             try:
-                _zarr_parses(self.docs[name], f"{self.path}: {name + '/' if name else ''}zarr.json")
-                if self.docs[name].get("node_type") == "array":
-                    self.arrays[name] = array_meta(name, self.docs[name], self.path)
+                if doc.get("node_type") == "array":
+                    self.arrays[name] = array_meta(name, doc, self.path)  # clearer messages first
+                _zarr_parses(doc, f"{self.path}: {doc.get('node_type', 'node')!s:.10} {name or '(root)'}")
             except CorruptDataError as e:
+                self.arrays.pop(name, None)
                 if not name:
                     raise
-                self.problems.append(str(e))
+                self.problems.append(str(e).replace(f"{self.path}: ", "", 1))
         for meta in self.arrays.values():
             self._check_chunks(meta)
 

@@ -15,6 +15,8 @@ from byte2bit.errors import Byte2BitError
 from tamper import entries, rezip
 from test_gdal_driver import copy, mem_dataset
 
+pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name", "ignore::hypothesis.errors.HypothesisWarning")
+
 rasterio = pytest.importorskip("rasterio")
 from rasterio.errors import RasterioError  # noqa: E402
 

@@ -144,6 +144,11 @@ def test_oversized_chunk_is_refused_before_reading(tmp_path):
     (lambda a: a.update(shape=[-5, 700]), "non-negative integers"),
     (lambda a: a["codecs"][0]["configuration"].update(compression_level=99), "codec configuration"),
     (lambda a: a.update(shape=[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]), "nests deeper"),
+    # what only zarr-python's own parser refuses (found by tests/gdal/test_mutations.py)
+    (lambda a: a.update(zarr_format=None), "not valid Zarr v3 metadata"),
+    (lambda a: a["chunk_grid"].update(name=""), "not valid Zarr v3 metadata"),
+    (lambda a: a.update(dimension_names=["x"]), "not valid Zarr v3 metadata"),
+    (lambda a: a.update(codecs=[]), "not valid Zarr v3 metadata"),
 ])
 def test_malformed_metadata_is_a_clear_error(tmp_path, edit, message):
     path = tmp_path / "x.b2b"
@@ -155,6 +160,19 @@ def test_malformed_metadata_is_a_clear_error(tmp_path, edit, message):
         byte2bit.load_byte2bit(path)
     done = b2b("inspect", path)
     assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+def test_damaged_local_header_is_refused_as_the_driver_refuses_it(tmp_path):
+    """zipfile reads the method from the central directory only; GDAL reads the local header too."""
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    data = bytearray(path.read_bytes())
+    data[9] ^= 4  # the first entry's compression method, in its local header
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="damaged local header of entry zarr.json"):
+        byte2bit.load_byte2bit(path)
+    with pytest.raises(CorruptDataError, match="damaged local header"):
+        byte2bit.inspect_byte2bit(path)
 
 
 def test_bad_zip_crc_is_one_clean_line(tmp_path):
