@@ -248,3 +248,18 @@ def test_decoder_scratch_is_bounded_whatever_the_shape(tmp_path, shape):
     assert run.returncode == 0, run.stderr
     zeros, grew_mib = map(int, run.stdout.split())
     assert zeros == 1 and grew_mib < 16, f"decoding a 64 MiB array grew the peak memory by {grew_mib} MiB"
+
+
+def test_decompress_refuses_what_cannot_fit_before_writing(tmp_path):
+    """Case 8: a small .b2b declaring a huge array made `b2b decompress` create a file of its declared
+    size. Now the free space is checked first, and nothing is written."""
+    path = tmp_path / "huge.b2b"
+    byte2bit.save_byte2bit(path, np.zeros((4, 4), np.uint8), chunks=(2, 2))
+    keys = entries(path.read_bytes())
+    doc = json.loads(keys["data/zarr.json"])
+    doc["shape"], doc["chunk_grid"]["configuration"]["chunk_shape"] = [1 << 20, 1 << 20], [1 << 19, 1 << 19]
+    # the chunks are never read: their declared total (1 TiB) already exceeds any disk here
+    path.write_bytes(rezip(path.read_bytes(), {"data/zarr.json": json.dumps(doc).encode()}))
+    done = b2b("decompress", path, tmp_path / "huge.npy")
+    assert done.returncode == 2 and "do not fit" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "huge.npy").exists()
