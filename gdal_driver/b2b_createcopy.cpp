@@ -54,9 +54,13 @@ bool parse_settings(CSLConstList options, settings& s) {
     if (!EQUAL(ov, "AUTO") && !EQUAL(ov, "NONE")) return error("OVERVIEWS=%s: choose AUTO or NONE", ov);
     s.overviews = EQUAL(ov, "AUTO");
     s.resampling = CSLFetchNameValueDef(options, "OVERVIEW_RESAMPLING", "");
+    // BLOCKXSIZE/BLOCKYSIZE with TILED=NO describe a striped source (rasterio passes a source's
+    // profile as creation options): not a request, since a .b2b has no strips.
+    const char* tiled = CSLFetchNameValue(options, "TILED");
+    const bool strip_profile = tiled && !CPLTestBool(tiled);
     for (const char* name : {"BLOCKSIZE", "BLOCKXSIZE", "BLOCKYSIZE"}) {
         const char* v = CSLFetchNameValue(options, name);
-        if (!v) continue;
+        if (!v || (strip_profile && !EQUAL(name, "BLOCKSIZE"))) continue;
         const int n = atoi(v);
         if (n < min_block_size || n > max_block_size)
             return error("%s: the block size must be 16 to 8192 pixels", std::string(name) + "=" + v);
@@ -282,11 +286,15 @@ bool write_array(store_writer& out, GDALRasterBand* band, const std::string& key
     return true;
 }
 
-bool is_tiled(GDALRasterBand* band) {
+// COG_LAYOUT keeps a source's blocks only when they are a block grid worth keeping: a tiled GeoTIFF
+// (COGs included) with square blocks of at least 256. VRTs (128), JP2 (192), warped outputs
+// (512 x 128) and strips would make the .b2b larger and slower; they get the default 512.
+bool keeps_source_blocks(GDALDataset* src) {
+    GDALDriver* driver = src->GetDriver();
+    if (!driver || !EQUAL(driver->GetDescription(), "GTiff")) return false;
     int bx = 0, by = 0;
-    band->GetBlockSize(&bx, &by);
-    const bool strips = bx == band->GetXSize() && by < band->GetYSize() && by != bx;
-    return !strips && bx >= min_block_size && by >= min_block_size && bx <= max_block_size && by <= max_block_size;
+    src->GetRasterBand(1)->GetBlockSize(&bx, &by);
+    return bx == by && bx >= 256 && bx <= max_block_size;
 }
 
 // Writes one raster group (bands, mask, overviews) under `prefix` and returns its description.
@@ -311,7 +319,7 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
     if (s.block_x) {
         bx = s.block_x;
         by = s.block_y;
-    } else if (s.cog_layout && is_tiled(first)) {
+    } else if (s.cog_layout && keeps_source_blocks(src)) {
         first->GetBlockSize(&bx, &by);
     }
     bx = std::min(bx, width);

@@ -176,8 +176,8 @@ def _progress_callback(progress, desc: str):
 
 
 def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quantize_scale: float = 0,
-              *, block_size: int | None = None, overviews: bool = True, form: str = "zip",
-              num_threads: int | str | None = None, progress=None):
+              *, cog_layout: bool | None = None, block_size: int | None = None, overviews: bool = True,
+              form: str = "zip", num_threads: int | str | None = None, progress=None):
     """Convert GDAL rasters into .b2b files, through the B2B driver (as ``gdal_translate -of B2B``).
 
     ``src`` is a raster (GeoTIFF, COG, JP2, ...), a Sentinel-2 SAFE product (``.SAFE`` folder or
@@ -185,7 +185,11 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     With one input, ``dst`` is the output file (its suffix becomes ``.b2b``) and the output path is
     returned; with several, ``dst`` is a folder and the list of outputs is returned. ``progress``
     is True for a progress bar or a callable taking the fraction done (return False to cancel).
+    ``cog_layout`` is the snake_case spelling of ``cogLayout``: keep a tiled GeoTIFF/COG source's
+    blocks when they are square and 256 or more (the driver's COG_LAYOUT).
     """
+    if cog_layout is not None:
+        cogLayout = cog_layout
     g = gdal()
     sources = src if isinstance(src, (list, tuple)) else None
     if sources is None:

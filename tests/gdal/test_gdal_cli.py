@@ -61,3 +61,14 @@ def test_directory_form_and_numpy_equality(gdal, tmp_path, shared_data):
     src = gdal.Open(str(s2_band("B11")))
     np.testing.assert_array_equal(ds.ReadAsArray(), src.ReadAsArray())
     assert byte2bit.verify(s2_band("B11"), out).equal
+
+
+def test_transform_takes_both_spellings_of_cog_layout(gdal, tmp_path):
+    src = tmp_path / "t256.tif"
+    from test_gdal_driver import mem_dataset
+    gdal.Translate(str(src), mem_dataset(gdal, 700, 600), creationOptions=["TILED=YES", "BLOCKXSIZE=256",
+                                                                          "BLOCKYSIZE=256"])
+    for kwargs, block in [({}, 256), ({"cog_layout": False}, 512), ({"cogLayout": False}, 512),
+                          ({"cog_layout": True}, 256)]:
+        ds = gdal.Open(byte2bit.transform(src, tmp_path / "o.b2b", **kwargs))
+        assert ds.GetRasterBand(1).GetBlockSize() == [block, block], kwargs

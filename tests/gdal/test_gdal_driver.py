@@ -1,5 +1,6 @@
 """The B2B driver through GDAL's own API: registration, every data type, metadata, sizes, blocks,
 overviews, masks, threads, virtual file systems, cancel and atomic output."""
+import os
 import threading
 
 import numpy as np
@@ -234,10 +235,62 @@ def test_block_sizes(gdal, tmp_path, options, block):
 def test_cog_layout_keeps_source_tiling(gdal, tmp_path):
     src = mem_dataset(gdal, 700, 600)
     cog = gdal.Translate(str(tmp_path / "src.tif"), src, format="COG", creationOptions=["BLOCKSIZE=256"])
-    assert copy(gdal, cog, tmp_path / "a.b2b").GetRasterBand(1).GetBlockSize() == [256, 256]
-    assert copy(gdal, cog, tmp_path / "b.b2b", ["COG_LAYOUT=NO"]).GetRasterBand(1).GetBlockSize() == [512, 512]
+    assert block_size(copy(gdal, cog, tmp_path / "a.b2b")) == [256, 256]
+    assert block_size(copy(gdal, cog, tmp_path / "b.b2b", ["COG_LAYOUT=NO"])) == [512, 512]
     strips = gdal.Translate(str(tmp_path / "strips.tif"), src, format="GTiff")
-    assert copy(gdal, strips, tmp_path / "c.b2b").GetRasterBand(1).GetBlockSize() == [512, 512]
+    assert block_size(copy(gdal, strips, tmp_path / "c.b2b")) == [512, 512]
+
+
+def block_size(ds):
+    return ds.GetRasterBand(1).GetBlockSize()  # ds held while the band is used (GDAL 3.6 bindings)
+
+
+def sources_with_layouts_not_worth_keeping(gdal, tmp_path):
+    """What users convert from, whose block layout would hurt a .b2b (issue 9: 33.9 MB instead of 13.0)."""
+    src = mem_dataset(gdal, 1300, 1100)
+    tiled = gdal.Translate(str(tmp_path / "t256.tif"), src, creationOptions=["TILED=YES", "BLOCKXSIZE=256",
+                                                                            "BLOCKYSIZE=256"])
+    yield "VRT of a COG (128)", gdal.Translate(str(tmp_path / "v.vrt"), tiled, format="VRT")
+    yield "-srcwin (128)", gdal.Translate("", tiled, format="VRT", srcWin=[10, 20, 1000, 900])
+    yield "-outsize (128)", gdal.Translate("", tiled, format="VRT", width=650, height=550)
+    yield "gdalwarp (512 x 128)", gdal.Warp("", tiled, format="VRT", dstSRS="EPSG:4326")
+    yield "128 tiles", gdal.Translate(str(tmp_path / "t128.tif"), src, creationOptions=[
+        "TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    yield "non-square tiles", gdal.Translate(str(tmp_path / "t2.tif"), src, creationOptions=[
+        "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=256"])
+    yield "MEM", src
+
+
+def test_block_size_rule(gdal, tmp_path):
+    """COG_LAYOUT keeps a tiled GeoTIFF's square blocks of 256 or more; everything else gets 512."""
+    for name, src in sources_with_layouts_not_worth_keeping(gdal, tmp_path):
+        out = copy(gdal, src, tmp_path / "o.b2b", ["OVERVIEWS=NONE"])
+        assert out.GetRasterBand(1).GetBlockSize() == [512, 512], name
+        assert_same_pixels(src, out)
+    src = mem_dataset(gdal, 2100, 1100)
+    big = gdal.Translate(str(tmp_path / "t1024.tif"), src, creationOptions=["TILED=YES", "BLOCKXSIZE=1024",
+                                                                           "BLOCKYSIZE=1024"])
+    assert block_size(copy(gdal, big, tmp_path / "k.b2b")) == [1024, 1024]
+    # an explicit request always wins
+    assert block_size(copy(gdal, big, tmp_path / "e.b2b", ["BLOCKSIZE=128"])) == [128, 128]
+
+
+def test_rio_convert_from_a_striped_source(gdal, tmp_path):
+    """rasterio passes a striped source's profile (TILED=NO, BLOCKYSIZE=3) as creation options: it must
+    convert, with the default blocks, not fail on a block size nobody asked for."""
+    import subprocess
+    import sys
+    src = tmp_path / "striped.tif"
+    gdal.Translate(str(src), mem_dataset(gdal, 791, 718, bands=3, type_name="Byte"),
+                   creationOptions=["BLOCKYSIZE=3"])
+    out = tmp_path / "out.b2b"
+    rio = os.path.join(os.path.dirname(sys.executable), "rio")
+    done = subprocess.run([rio, "convert", "-f", "B2B", str(src), str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    ds = gdal.Open(str(out))
+    assert ds.GetRasterBand(1).GetBlockSize() == [512, 512]
+    assert_same_pixels(gdal.Open(str(src)), ds)
 
 
 @pytest.mark.parametrize("resampling", ["AVERAGE", "NEAREST", "CUBIC"])
