@@ -24,10 +24,14 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& why) { throw invalid_file(why); }
 
-// Splits "B2B:path", B2B:"path":group or a plain path into the container path and a raster group.
+bool valid_group_name(const std::string& name);
+
+// Splits "B2B:path", B2B:"path":group, the unquoted B2B:path:group (rasterio hands subdataset names
+// back unquoted) or a plain path into the container path and a raster group.
 void parse_name(const std::string& name, std::string& path, std::string& group) {
     std::string rest = name;
-    if (STARTS_WITH_CI(rest.c_str(), "B2B:")) rest = rest.substr(4);
+    const bool prefixed = STARTS_WITH_CI(rest.c_str(), "B2B:");
+    if (prefixed) rest = rest.substr(4);
     if (!rest.empty() && rest[0] == '"') {
         const auto close = rest.find('"', 1);
         if (close != std::string::npos) {
@@ -37,6 +41,13 @@ void parse_name(const std::string& name, std::string& path, std::string& group) 
         }
     }
     path = rest;
+    // Group names never hold ':' or '/', so the last ':' can only start one ("/vsicurl/https://..."
+    // without a group keeps its colons).
+    const auto colon = rest.rfind(':');
+    if (prefixed && colon != std::string::npos && colon > 0 && valid_group_name(rest.substr(colon + 1))) {
+        path = rest.substr(0, colon);
+        group = rest.substr(colon + 1);
+    }
 }
 
 // Raster group names become key prefixes: letters, digits, '_', '-', '.', never "." or "..", and

@@ -463,3 +463,41 @@ def test_read_only(gdal, tmp_path):
     copy(gdal, mem_dataset(gdal, 50, 50), tmp_path / "t.b2b")
     with pytest.raises(RuntimeError, match="read-only"):
         gdal.Open(str(tmp_path / "t.b2b"), gdal.GA_Update)
+
+
+def multi_raster(gdal, path):
+    """A .b2b with two rasters (as a Sentinel-2 product becomes), and their pixels by group name."""
+    product = gdal.GetDriverByName("MEM").Create("", 1, 1, 0)
+    entries, pixels = {}, {}
+    for i, (name, size) in enumerate([("10m", 300), ("20m", 150)], start=1):
+        src = f"/vsimem/multi/{name}"
+        gdal.Translate(src, mem_dataset(gdal, size, size, bands=2, seed=i), format="GTiff")
+        entries[f"SUBDATASET_{i}_NAME"], entries[f"SUBDATASET_{i}_DESC"] = src, name
+        pixels[name] = gdal.Open(src).ReadAsArray()
+    product.SetMetadata(entries, "SUBDATASETS")
+    copy(gdal, product, path, ["OVERVIEWS=NONE"])
+    return pixels
+
+
+def test_subdatasets_in_rasterio_and_rioxarray(gdal, tmp_path):
+    """rasterio hands subdataset names back unquoted (B2B:path:group); both forms open."""
+    import rasterio
+    rioxarray = pytest.importorskip("rioxarray")
+    path = tmp_path / "product.b2b"
+    pixels = multi_raster(gdal, path)
+    with rasterio.open(path) as ds:
+        names = ds.subdatasets
+    assert [n.rsplit(":", 1)[1] for n in names] == ["10m", "20m"]
+    for name in names:
+        with rasterio.open(name) as sub:
+            assert np.array_equal(sub.read(), pixels[name.rsplit(":", 1)[1]])
+    for form in (f'B2B:"{path}":20m', f"B2B:{path}:20m"):
+        ds = gdal.Open(form)
+        assert np.array_equal(ds.ReadAsArray(), pixels["20m"]), form
+    opened = rioxarray.open_rasterio(path)
+    opened = opened if isinstance(opened, list) else [opened]
+    arrays = [v for d in opened for v in (d.data_vars.values() if hasattr(d, "data_vars") else [d])]
+    assert sorted(a.shape for a in arrays) == [(2, 150, 150), (2, 300, 300)]
+    for a in arrays:
+        assert np.array_equal(a.values, pixels["10m" if a.shape[1] == 300 else "20m"])
+        assert a.rio.crs is not None
