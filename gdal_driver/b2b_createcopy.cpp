@@ -184,6 +184,19 @@ std::string group_json(const CPLJSONObject& attributes) {
 }
 
 // Progress over several steps: each step gets a share of [0, 1]; a false return means cancelled.
+// The caller's progress function, never told a smaller fraction than before: GDAL's overview
+// computation may report a little over its own end, so the next part would seem to go backwards.
+struct monotonic_progress {
+    GDALProgressFunc fn;
+    void* data;
+    double last = 0.0;
+    static int report(double fraction, const char* message, void* self) {
+        auto* p = static_cast<monotonic_progress*>(self);
+        p->last = std::max(p->last, std::min(1.0, fraction));
+        return p->fn(p->last, message, p->data);
+    }
+};
+
 struct progress_span {
     GDALProgressFunc fn;
     void* data;
@@ -447,7 +460,8 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
         const progress_span ov_span = progress.part(double(step++) / steps, 1.0 / steps);
         auto scaled = [](double done, const char*, void* p) -> int {
             const auto* span = static_cast<const progress_span*>(p);
-            return span->fn ? span->fn(span->start + span->size * 0.5 * done, nullptr, span->data) : TRUE;
+            return span->fn ? span->fn(span->start + span->size * 0.5 * std::min(1.0, done), nullptr, span->data)
+                            : TRUE;
         };
         GDALRasterBand* const* per_band[1] = {ov_bands.data()};
         if (GDALRegenerateOverviewsMultiBand(1, &b, int(ov_bands.size()), per_band, resampling.c_str(), scaled,
@@ -633,7 +647,8 @@ GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int /*strict*/, 
         if (!out) {
             CPLError(CE_Failure, CPLE_OpenFailed, "B2B: cannot create %s", temp.c_str());
         } else {
-            const progress_span span{progress, progress_data, 0.0, 1.0};
+            monotonic_progress forward{progress, progress_data};
+            const progress_span span{monotonic_progress::report, &forward, 0.0, 1.0};
             ok = src->GetRasterCount() > 0 ? write_raster(*out, src, "", s, span) : write_collection(*out, src, s, span);
             if (ok && !out->close()) ok = error("cannot finish %s (disk full?)", temp);
         }

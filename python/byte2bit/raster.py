@@ -175,6 +175,11 @@ def _progress_callback(progress, desc: str):
     return None, (lambda: None)
 
 
+def _require_folder(path: str) -> None:
+    if not os.path.isdir(path):
+        raise InvalidArgumentError(f"folder {path} does not exist")
+
+
 def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quantize_scale: float = 0,
               *, cog_layout: bool | None = None, block_size: int | None = None, overviews: bool = True,
               form: str = "zip", num_threads: int | str | None = None, progress=None):
@@ -201,14 +206,17 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     opts = _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form,
                              num_threads)
     dst = os.fspath(dst)
+    # As GDAL does, a missing folder is an error (a mistyped path is not created silently); only
+    # the output folder of several inputs is created, inside a folder that exists.
     if many:
-        os.makedirs(dst, exist_ok=True)
+        if not os.path.isdir(dst):
+            _require_folder(os.path.dirname(os.path.abspath(dst)))
+            os.mkdir(dst)
         targets = [os.path.join(dst, os.path.basename(_b2b_name(os.fspath(s)))) for s in sources]
     else:
         targets = [_b2b_name(dst)]
-        parent = os.path.dirname(os.path.abspath(targets[0]))
-        if not dst.startswith("/vsi") and not os.path.isdir(parent):
-            os.makedirs(parent)
+        if not dst.startswith("/vsi"):
+            _require_folder(os.path.dirname(os.path.abspath(targets[0])))
     driver = g.GetDriverByName(DRIVER)
     for s, target in zip(sources, targets):
         s = os.fspath(s)

@@ -72,3 +72,41 @@ def test_transform_takes_both_spellings_of_cog_layout(gdal, tmp_path):
                           ({"cog_layout": True}, 256)]:
         ds = gdal.Open(byte2bit.transform(src, tmp_path / "o.b2b", **kwargs))
         assert ds.GetRasterBand(1).GetBlockSize() == [block, block], kwargs
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32618", "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"])
+def test_output_is_byte_reproducible(gdal, tmp_path, crs):
+    """The same input and options give the same bytes, and rewriting a .b2b gives that file again."""
+    from test_gdal_driver import mem_dataset
+    src = mem_dataset(gdal, 600, 500, bands=2)
+    src.SetProjection(_wkt(gdal, crs))
+    tif = tmp_path / "src.tif"
+    gdal.Translate(str(tif), src)
+    first = byte2bit.transform(tif, tmp_path / "a.b2b")
+    again = byte2bit.transform(tif, tmp_path / "b.b2b")
+    rewritten = byte2bit.transform(first, tmp_path / "c.b2b")
+    data = open(first, "rb").read()
+    assert open(again, "rb").read() == data
+    assert open(rewritten, "rb").read() == data
+
+
+def _wkt(gdal, definition):
+    from osgeo import osr
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(definition)
+    return srs.ExportToWkt()
+
+
+def test_mistyped_output_folder_is_an_error(gdal, tmp_path):
+    from test_gdal_driver import mem_dataset
+    tif = tmp_path / "src.tif"
+    gdal.Translate(str(tif), mem_dataset(gdal, 100, 80))
+    with pytest.raises(byte2bit.InvalidArgumentError, match="does not exist"):
+        byte2bit.transform(tif, tmp_path / "nonexistent" / "dir" / "out.b2b")
+    r = b2b("transform", tif, tmp_path / "nonexistent" / "out.b2b")
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    with pytest.raises(byte2bit.InvalidArgumentError, match="does not exist"):
+        byte2bit.transform([tif, tif], tmp_path / "missing" / "outputs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.tif"]
+    # a folder output (several inputs) is created when its parent exists
+    assert len(byte2bit.transform([tif], tmp_path / "outputs")) == 1 and (tmp_path / "outputs").is_dir()
