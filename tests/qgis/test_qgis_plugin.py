@@ -15,6 +15,11 @@ from sample_data import s2_band, safe_product  # noqa: E402
 from qgis_harness import PLUGIN_ROOT, screenshot, wait_for  # noqa: E402
 
 
+def gdal_level(path):
+    from osgeo import gdal
+    return gdal.Open(str(path)).GetMetadataItem("B2B_LEVEL", "IMAGE_STRUCTURE")
+
+
 def pixels(path, band=1):
     from osgeo import gdal
     ds = gdal.Open(str(path))
@@ -60,6 +65,7 @@ def test_processing_convert_verify_inspect(qgis_app, tmp_path, shared_data):
     try:
         src = s2_band("B05")
         out = processing.run("byte2bit:convert", {"INPUT": str(src), "LEVEL": 0, "OUTPUT": str(tmp_path / "b05.b2b")})
+        assert gdal_level(out["OUTPUT"]) == "0"
         assert out["OUTPUT"] == str(tmp_path / "b05.b2b") and out["RATIO"] > 1
         np.testing.assert_array_equal(pixels(out["OUTPUT"]), pixels(src))
         v = processing.run("byte2bit:verify", {"ORIGINAL": str(src), "B2B": out["OUTPUT"],
@@ -89,12 +95,19 @@ def test_qgis_process_runs_convert(tmp_path, shared_data):
     import install
     install.install(sysconfig.get_paths()["purelib"], os.environ.get("GDAL_DRIVER_PATH", ""), profile)
     env = dict(os.environ, HOME=str(home), QT_QPA_PLATFORM="offscreen")
-    out = tmp_path / "b11.b2b"
-    r = subprocess.run([qgis_process, "run", "byte2bit:convert", "--", f"INPUT={s2_band('B11')}", "LEVEL=1",
-                        f"OUTPUT={out}"], capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "RATIO" in r.stdout
-    np.testing.assert_array_equal(pixels(out), pixels(s2_band("B11")))
+    from osgeo import gdal
+    # LEVEL takes the level itself (it was an enum index: LEVEL=0 wrote level 4, LEVEL=4 was refused)
+    for level in (0, 1, 2, 4):
+        out = tmp_path / f"b11_{level}.b2b"
+        r = subprocess.run([qgis_process, "run", "byte2bit:convert", "--", f"INPUT={s2_band('B11')}",
+                            f"LEVEL={level}", f"OUTPUT={out}"], capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "RATIO" in r.stdout
+        assert gdal.Open(str(out)).GetMetadataItem("B2B_LEVEL", "IMAGE_STRUCTURE") == str(level)
+        np.testing.assert_array_equal(pixels(out), pixels(s2_band("B11")))
+    r = subprocess.run([qgis_process, "run", "byte2bit:convert", "--", f"INPUT={s2_band('B11')}", "LEVEL=3",
+                        f"OUTPUT={tmp_path / 'x.b2b'}"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode != 0 and "0, 1, 2 or 4" in r.stdout + r.stderr
 
 
 @pytest.fixture

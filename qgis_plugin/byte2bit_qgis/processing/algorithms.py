@@ -8,7 +8,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
@@ -17,8 +16,7 @@ from qgis.core import (
 
 from ..core import operations
 
-LEVELS = [4, 2, 1, 0]
-LEVEL_NAMES = ["4: smallest (default)", "2", "1: faster", "0: fastest to read"]
+LEVELS = (0, 1, 2, 4)
 
 
 def _existing(path: str, what: str) -> str:
@@ -64,8 +62,10 @@ class ConvertAlgorithm(_Base):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile(
             self.INPUT, "Input raster, or Sentinel-2 .SAFE folder or .zip", QgsProcessingParameterFile.File))
-        self.addParameter(QgsProcessingParameterEnum(self.LEVEL, "Compression level (all lossless)", LEVEL_NAMES,
-                                                     defaultValue=0))
+        # The level itself, not an index into a list: LEVEL=0 in qgis_process means level 0.
+        self.addParameter(QgsProcessingParameterNumber(
+            self.LEVEL, "Compression level, all lossless: 0 fastest to read, 1, 2, 4 smallest (default)",
+            QgsProcessingParameterNumber.Integer, defaultValue=4, minValue=0, maxValue=4))
         self.addParameter(QgsProcessingParameterNumber(
             self.QUANTIZE_SCALE, "Error bound: quantize scale (0 = lossless; values stay within scale/2)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
@@ -81,6 +81,12 @@ class ConvertAlgorithm(_Base):
         self.addOutput(QgsProcessingOutputNumber("RATIO", "Compression ratio"))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", "Time taken (s)"))
 
+    def checkParameterValues(self, parameters, context):
+        level = self.parameterAsInt(parameters, self.LEVEL, context)
+        if level not in LEVELS:
+            return False, f"Compression level must be 0, 1, 2 or 4, got {level}"
+        return super().checkParameterValues(parameters, context)
+
     def processAlgorithm(self, parameters, context, feedback):
         source = _existing(self.parameterAsFile(parameters, self.INPUT, context), "Input")
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
@@ -89,7 +95,7 @@ class ConvertAlgorithm(_Base):
             raise QgsProcessingException(f"Block size must be 0 or 16 to 8192, got {block}")
         result = self._run(
             operations.convert, feedback, source, output,
-            level=LEVELS[self.parameterAsEnum(parameters, self.LEVEL, context)],
+            level=self.parameterAsInt(parameters, self.LEVEL, context),
             quantize_scale=self.parameterAsDouble(parameters, self.QUANTIZE_SCALE, context),
             cog_layout=self.parameterAsBool(parameters, self.COG_LAYOUT, context),
             block_size=block or None, overviews=self.parameterAsBool(parameters, self.OVERVIEWS, context))
