@@ -167,6 +167,11 @@ class ConvertDialog(_TaskDialog):
                        overviews=self.overviews.isChecked())
 
         def work(progress, is_cancelled):
+            if many and not os.path.isdir(output):  # a folder output is created, in a folder that exists
+                parent = os.path.dirname(os.path.abspath(output))
+                if not os.path.isdir(parent):
+                    raise ValueError(f"folder {parent} does not exist")
+                os.mkdir(output)
             results = []
             for i, s in enumerate(sources):
                 target = os.path.join(output, os.path.basename(s.rstrip("/"))) if many else output
