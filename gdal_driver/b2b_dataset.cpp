@@ -24,7 +24,14 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& why) { throw invalid_file(why); }
 
-bool valid_group_name(const std::string& name);
+// Raster group names become key prefixes: letters, digits, '_', '-', '.', never "." or "..", and
+// never the reserved "__" names.
+bool valid_group_name(const std::string& name) {
+    if (name.empty() || name == "." || name == ".." || name.size() > 255 || name.rfind("__", 0) == 0) return false;
+    for (char c : name)
+        if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+    return true;
+}
 
 // Splits "B2B:path", B2B:"path":group, the unquoted B2B:path:group (rasterio hands subdataset names
 // back unquoted) or a plain path into the container path and a raster group.
@@ -48,15 +55,6 @@ void parse_name(const std::string& name, std::string& path, std::string& group) 
         path = rest.substr(0, colon);
         group = rest.substr(colon + 1);
     }
-}
-
-// Raster group names become key prefixes: letters, digits, '_', '-', '.', never "." or "..", and
-// never the reserved "__" names.
-bool valid_group_name(const std::string& name) {
-    if (name.empty() || name == "." || name == ".." || name.size() > 255 || name.rfind("__", 0) == 0) return false;
-    for (char c : name)
-        if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
-    return true;
 }
 
 void read_json(const store_reader& store, const std::string& key, CPLJSONDocument& doc) {

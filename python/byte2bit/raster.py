@@ -304,7 +304,7 @@ def _compare_band(sb, db, name: str, bound, tick, nodata=None) -> BandReport:
                 diff[~same & ~both_nan & ~np.isfinite(diff)] = np.inf
                 max_err = max(max_err, float(np.nanmax(diff)))
                 if nodata is not None:  # the error bound never covers nodata: it is exact or wrong
-                    is_nd = (lambda x: np.isnan(x)) if math.isnan(nodata) else (lambda x: x == nodata)
+                    is_nd = np.isnan if math.isnan(nodata) else (lambda x: x == nodata)
                     nodata_mismatches += int(np.count_nonzero(is_nd(a) != is_nd(b)))
         elif not np.array_equal(a, b):
             equal = False

@@ -263,3 +263,12 @@ def test_decompress_refuses_what_cannot_fit_before_writing(tmp_path):
     done = b2b("decompress", path, tmp_path / "huge.npy")
     assert done.returncode == 2 and "do not fit" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "huge.npy").exists()
+
+
+def test_inspect_works_without_zarr(saved):
+    """inspection.py promises to work where zarr-python cannot be imported (inside QGIS)."""
+    script = ("import sys; sys.modules['zarr'] = None\n"
+              "from byte2bit.inspection import inspect_byte2bit\n"
+              f"print(inspect_byte2bit({str(saved)!r}).ok)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
