@@ -10,6 +10,7 @@ loads the data, would refuse). Loaders raise on them; ``inspect`` reports them.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -185,14 +186,25 @@ def array_meta(name: str, doc: dict, where: str) -> ArrayMeta:
     return ArrayMeta(name, shape, chunks, dtype, data_type, codec)
 
 
-def _zarr_parses(doc: dict, where: str) -> None:
-    """Raises CorruptDataError unless zarr-python, which loads the data, accepts this node's metadata.
-    Without zarr-python (inspect inside QGIS) there is no zarr reader to disagree with."""
+@functools.cache
+def _zarr_metadata_classes():
+    """zarr-python's metadata classes, or None where zarr cannot be imported: inside QGIS, Debian's
+    older numpy is loaded first and zarr fails with AttributeError, not ImportError."""
     try:
         from zarr.core.group import GroupMetadata
         from zarr.core.metadata.v3 import ArrayV3Metadata
-    except ImportError:
+    except Exception:  # noqa: BLE001 (any failure means: no zarr here)
+        return None
+    return ArrayV3Metadata, GroupMetadata
+
+
+def _zarr_parses(doc: dict, where: str) -> None:
+    """Raises CorruptDataError unless zarr-python, which loads the data, accepts this node's metadata.
+    Without a working zarr-python there is no zarr reader to disagree with."""
+    parsers = _zarr_metadata_classes()
+    if parsers is None:
         return
+    ArrayV3Metadata, GroupMetadata = parsers
     kind = doc.get("node_type")
     try:
         if kind == "array":

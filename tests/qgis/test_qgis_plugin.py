@@ -105,6 +105,13 @@ def test_qgis_process_runs_convert(tmp_path, shared_data):
         assert "RATIO" in r.stdout
         assert gdal.Open(str(out)).GetMetadataItem("B2B_LEVEL", "IMAGE_STRUCTURE") == str(level)
         np.testing.assert_array_equal(pixels(out), pixels(s2_band("B11")))
+    # inspect and verify in QGIS's own Python, where Debian's older numpy is loaded before zarr
+    r = subprocess.run([qgis_process, "run", "byte2bit:inspect", "--", f"INPUT={tmp_path / 'b11_4.b2b'}"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0 and "integrity OK" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([qgis_process, "run", "byte2bit:verify", "--", f"ORIGINAL={s2_band('B11')}",
+                        f"B2B={tmp_path / 'b11_4.b2b'}"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0 and "PASS:\ttrue" in r.stdout, r.stdout + r.stderr
     r = subprocess.run([qgis_process, "run", "byte2bit:convert", "--", f"INPUT={s2_band('B11')}", "LEVEL=3",
                         f"OUTPUT={tmp_path / 'x.b2b'}"], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode != 0 and "0, 1, 2 or 4" in r.stdout + r.stderr
