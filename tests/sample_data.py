@@ -1,6 +1,7 @@
 """Where the shared sample data is, and the rasters in it that the tests use."""
 import os
 import pathlib
+import re
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -32,3 +33,22 @@ def every_raster() -> list[pathlib.Path]:
 
 def rel(path: pathlib.Path) -> str:
     return os.path.relpath(path, data_dir())
+
+
+def small_safe_copy(dest: pathlib.Path) -> pathlib.Path:
+    """The SAFE product's folder tree at `dest`, with every metadata file copied and only its
+    1830 x 1830 (60 m) images and the preview linked in: a real product with images missing (its
+    metadata still lists the 10 m and 20 m ones), quick to convert."""
+    src = safe_product()
+    small = re.compile(r"(_60m|_B01|_B09|_B10|_B00|_PVI)\.jp2$")
+    out = dest / src.name
+    for f in sorted(src.rglob("*")):
+        target = out / f.relative_to(src)
+        if f.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif f.suffix != ".jp2":
+            target.write_bytes(f.read_bytes())
+        elif small.search(f.name):
+            target.symlink_to(f)
+    return out
+

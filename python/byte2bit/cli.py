@@ -77,7 +77,7 @@ def cmd_transform(args) -> int:
                     cogLayout=not args.no_cog_layout, compression_level=args.level,
                     quantize_scale=args.quantize_scale, block_size=args.block_size,
                     overviews=not args.no_overviews, form="directory" if args.directory else "zip",
-                    progress=True)
+                    skip_missing=args.skip_missing, progress=True)
     seconds = time.perf_counter() - start
     for target in out if isinstance(out, list) else [out]:
         print(f"{target}: {container.inspect_byte2bit(target).file_bytes:,} bytes")
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-cog-layout", action="store_true", help="a fixed block grid instead of the source's")
     s.add_argument("--no-overviews", action="store_true", help="write no overviews")
     s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
+    s.add_argument("--skip-missing", action="store_true",
+                   help="convert a Sentinel-2 product whose metadata lists images it does not hold (recorded)")
     s.set_defaults(func=cmd_transform)
 
     s = sub.add_parser("verify", help="compare every pixel of a .b2b with its source; exit 1 if they differ")

@@ -11,12 +11,11 @@ import glob
 import math
 import os
 import sys
-import uuid
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import safe
 from .errors import Byte2BitError, InvalidArgumentError
 
 DRIVER = "B2B"
@@ -65,80 +64,14 @@ def _b2b_name(path: str) -> str:
         + ("" if path.lower().rstrip("/").endswith(".b2b") else ".b2b")
 
 
-def _safe_product(path: str) -> str | None:
-    """The GDAL name of a Sentinel-2 SAFE product (.SAFE folder or .zip), or None."""
-    if os.path.isdir(path):
-        found = glob.glob(os.path.join(path, "MTD_MSIL*.xml"))
-        return found[0] if found else None
-    if path.lower().endswith(".zip") and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            names = [n for n in z.namelist() if n.count("/") == 1 and os.path.basename(n).startswith("MTD_MSIL")]
-        return f"/vsizip/{path}/{names[0]}" if names else None
-    return None
-
-
-def _source_name(path: str) -> str:
-    return _safe_product(path) or path
-
-
-def _sentinel2_offsets(g, mtd_name: str) -> dict[str, str]:
-    """Per-band BOA_ADD_OFFSET / RADIO_ADD_OFFSET (processing baseline 04.00 on) from a product's
-    MTD XML, keyed like "BOA_ADD_OFFSET_B2": GDAL 3.6's SENTINEL2 driver does not report them."""
-    import xml.etree.ElementTree as ET
-    f = g.VSIFOpenL(mtd_name, "rb")
-    if f is None:
-        return {}
-    try:
-        g.VSIFSeekL(f, 0, 2)
-        size = g.VSIFTellL(f)
-        g.VSIFSeekL(f, 0, 0)
-        root = ET.fromstring(g.VSIFReadL(1, size, f))
-    except ET.ParseError:
-        return {}
-    finally:
-        g.VSIFCloseL(f)
-    local = lambda el: el.tag.rsplit("}", 1)[-1]  # noqa: E731
-    bands = {el.get("bandId"): el.get("physicalBand") for el in root.iter() if local(el) == "Spectral_Information"}
-    return {f"{local(el)}_{bands[el.get('band_id')]}": el.text.strip() for el in root.iter()
-            if local(el) in ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET") and el.get("band_id") in bands and el.text}
-
-
 @contextlib.contextmanager
-def _open_source(g, path: str):
-    """The GDAL dataset to copy. A Sentinel-2 product becomes a list of its resolution groups whose
-    bands carry their add-offset and quantification value as metadata (in /vsimem/, removed after)."""
-    mtd = _safe_product(path)
-    top = g.Open(mtd or path)
-    offsets = _sentinel2_offsets(g, mtd) if mtd else {}
-    if not offsets:
-        yield top
-        return
-    tmp = f"/vsimem/b2b_safe_{uuid.uuid4().hex}"
-    try:
-        product = g.GetDriverByName("MEM").Create("", 1, 1, 0)
-        product.SetMetadata({**top.GetMetadata(), **offsets})
-        entries = {}
-        for i, name in enumerate(_subdatasets(top), start=1):
-            fields = [f for f in name.split(":") if not f.startswith("EPSG_")]
-            vrt_name = f"{tmp}/{fields[-1]}"
-            vrt = g.Translate(vrt_name, g.Open(name), format="VRT")
-            for b in range(1, vrt.RasterCount + 1):
-                band = vrt.GetRasterBand(b)
-                for kind in ("BOA", "RADIO"):
-                    value = offsets.get(f"{kind}_ADD_OFFSET_{band.GetMetadataItem('BANDNAME')}")
-                    if value is not None:
-                        band.SetMetadataItem(f"{kind}_ADD_OFFSET", value)
-                        q = top.GetMetadataItem("BOA_QUANTIFICATION_VALUE" if kind == "BOA" else "QUANTIFICATION_VALUE")
-                        if q:
-                            band.SetMetadataItem(f"{kind}_QUANTIFICATION_VALUE", q)
-            vrt = None  # noqa: F841  (writes the VRT)
-            entries[f"SUBDATASET_{i}_NAME"] = vrt_name
-            entries[f"SUBDATASET_{i}_DESC"] = top.GetMetadata("SUBDATASETS")[f"SUBDATASET_{i}_DESC"]
-        product.SetMetadata(entries, "SUBDATASETS")
-        yield product
-    finally:
-        for name in g.ReadDir(tmp) or []:
-            g.Unlink(f"{tmp}/{name}")
+def _open_source(g, path: str, skip_missing: bool):
+    """The GDAL dataset to copy: the raster, or for a Sentinel-2 product the list of its images."""
+    if safe.product_root(path):
+        with safe.open_product(g, path, skip_missing) as ds:
+            yield ds
+    else:
+        yield g.Open(path)
 
 
 def _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form, num_threads):
@@ -182,11 +115,14 @@ def _require_folder(path: str) -> None:
 
 def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quantize_scale: float = 0,
               *, cog_layout: bool | None = None, block_size: int | None = None, overviews: bool = True,
-              form: str = "zip", num_threads: int | str | None = None, progress=None):
+              form: str = "zip", num_threads: int | str | None = None, progress=None,
+              skip_missing: bool = False):
     """Convert GDAL rasters into .b2b files, through the B2B driver (as ``gdal_translate -of B2B``).
 
     ``src`` is a raster (GeoTIFF, COG, JP2, ...), a Sentinel-2 SAFE product (``.SAFE`` folder or
-    ``.zip``: one .b2b with a raster per resolution group), a glob pattern, or a list of those.
+    ``.zip``: one .b2b with a raster per image file and its metadata XML), a glob pattern, or a
+    list of those. Images a product's metadata lists but that are absent are an error naming
+    them, unless ``skip_missing`` is True (the .b2b then records them as skipped).
     With one input, ``dst`` is the output file (its suffix becomes ``.b2b``) and the output path is
     returned; with several, ``dst`` is a folder and the list of outputs is returned. ``progress``
     is True for a progress bar or a callable taking the fraction done (return False to cancel).
@@ -224,7 +160,7 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
             raise FileNotFoundError(f"no such raster: {s}")
         callback, done = _progress_callback(progress, os.path.basename(s.rstrip("/")))
         try:
-            with _open_source(g, s) as ds:
+            with _open_source(g, s, skip_missing) as ds:
                 out = driver.CreateCopy(target, ds, strict=0, options=opts, callback=callback)
                 out = None  # noqa: F841  (closes the new file)
         except RuntimeError as e:
@@ -258,6 +194,7 @@ class VerifyReport:
     b2b: str
     bands: list[BandReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # structure, georeferencing, nodata
+    notes: list[str] = field(default_factory=list)  # what the user asked to leave out, for example
 
     @property
     def equal(self) -> bool:
@@ -272,6 +209,7 @@ class VerifyReport:
         verdict = "EQUAL" if self.equal else ("WITHIN BOUND" if self.ok else "DIFFERENT")
         lines = [f"{self.source} vs {self.b2b}: {verdict}"]
         lines += [f"  ! {p}" for p in self.problems]
+        lines += [f"  note: {n}" for n in self.notes]
         for b in self.bands:
             state = "equal" if b.equal else f"max abs error {b.max_abs_error:g}" + (
                 f" (bound {b.bound:g}: {'within' if b.within_bound else 'EXCEEDED'})" if b.bound is not None else "")
@@ -329,7 +267,7 @@ def _verify_raster(g, sds, dds, report: VerifyReport, tick) -> None:
             for a, b in zip(sds.GetGCPs(), dds.GetGCPs())):
         report.problems.append("GCPs differ")
     q = float(dds.GetMetadataItem("B2B_QUANTIZE_SCALE", "IMAGE_STRUCTURE") or 0)
-    prefix = f"{os.path.basename(dds.GetDescription())} " if dds.GetDescription().startswith("B2B:") else ""
+    prefix = f"{dds.GetDescription().rsplit(':', 1)[-1]} " if dds.GetDescription().startswith("B2B:") else ""
     for i in range(1, sds.RasterCount + 1):
         sb, db = sds.GetRasterBand(i), dds.GetRasterBand(i)
         name = f"{prefix}band {i}" + (f" ({sb.GetDescription()})" if sb.GetDescription() else "")
@@ -347,9 +285,31 @@ def _verify_raster(g, sds, dds, report: VerifyReport, tick) -> None:
                                           f"{prefix}mask", None, tick))
 
 
-def _subdatasets(ds) -> list[str]:
+def _subdatasets(ds, suffix: str = "_NAME") -> list[str]:
     md = ds.GetMetadata("SUBDATASETS") or {}
-    return [md[k] for k in sorted((k for k in md if k.endswith("_NAME")), key=lambda k: int(k.split("_")[1]))]
+    return [md[k] for k in sorted((k for k in md if k.endswith(suffix)), key=lambda k: int(k.split("_")[1]))]
+
+
+def _product_pairs(g, src: str, dds, report: "VerifyReport") -> list:
+    """(source image, stored raster) pairs of a Sentinel-2 product, matched by the image's path in
+    the product (each stored raster's description); images or XML documents present on one side
+    only are problems, images skipped at transform (absent from the product) are noted."""
+    product = safe.scan(g, src)
+    stored = dict(zip(_subdatasets(dds, "_DESC"), _subdatasets(dds)))
+    skipped = [f for f in (dds.GetMetadataItem(safe.MISSING_KEY) or "").split(",") if f]
+    report.problems += [f"{f}: in the product, not in the .b2b" for f in product.images if f not in stored]
+    report.problems += [f"{f}: in the .b2b, missing from the product" for f in stored if f not in product.images]
+    report.problems += [f"{f}: listed in the product metadata, missing from both, not recorded as skipped"
+                        for f in product.missing if f not in stored and f not in skipped]
+    if skipped:
+        report.notes.append(f"{len(skipped)} images listed in the product metadata were missing from it and "
+                            f"skipped at transform: {', '.join(os.path.basename(f) for f in skipped)}")
+    kept = {d[4:] for d in dds.GetMetadataDomainList() or [] if d.startswith("xml:")}
+    report.problems += [f"{f}: in the product, not in the .b2b" for f in product.xml_files if f not in kept]
+    report.problems += [f"{f}: in the .b2b, missing from the product" for f in sorted(kept - set(product.xml_files))]
+    report.problems += [f"{f}: differs from the copy in the .b2b" for f in product.xml_files
+                        if f in kept and dds.GetMetadata(f"xml:{f}")[0] != safe.xml_text(g, product, f)]
+    return [(g.Open(product.path(f)), g.Open(stored[f])) for f in product.images if f in stored]
 
 
 def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True) -> VerifyReport:
@@ -362,17 +322,20 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True) -> Verify
     src, dst = os.fspath(src), os.fspath(dst)
     report = VerifyReport(source=src, b2b=dst)
     try:
-        sds = g.Open(_source_name(src))
         dds = g.OpenEx(dst, g.OF_RASTER, allowed_drivers=[DRIVER])
+        sds = None if safe.product_root(src) else g.Open(src)
     except RuntimeError as e:
         raise InvalidArgumentError(str(e)) from None
-    pairs = [(sds, dds)]
-    if sds.RasterCount == 0:
+    if sds is None:
+        pairs = _product_pairs(g, src, dds, report)
+    elif sds.RasterCount == 0:
         s_names, d_names = _subdatasets(sds), _subdatasets(dds)
         if len(s_names) != len(d_names):
             report.problems.append(f"{len(s_names)} rasters in the source, {len(d_names)} in the .b2b")
             s_names = d_names = []
         pairs = [(g.Open(a), g.Open(b)) for a, b in zip(s_names, d_names)]
+    else:
+        pairs = [(sds, dds)]
     total = sum(d.RasterYSize * (d.RasterCount + 1) for _, d in pairs)
     bar = None
     if progress is True:

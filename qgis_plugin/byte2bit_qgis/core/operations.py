@@ -39,6 +39,8 @@ class ConvertResult:
     input_bytes: int
     output_bytes: int
     seconds: float
+    rasters: list[str]  # what the .b2b holds: "name: where it came from" per raster of a product
+
 
     @property
     def ratio(self) -> float:
@@ -49,22 +51,37 @@ class ConvertResult:
                 f"{self.input_bytes / 1e6:.2f} MB -> {self.output_bytes / 1e6:.2f} MB "
                 f"(ratio {self.ratio:.2f}) in {self.seconds:.1f} s")
 
+    def stored(self) -> str:
+        """The rasters of a multi-raster .b2b, one per line ("" for a single raster)."""
+        return "\n".join(self.rasters)
+
+
+def stored_rasters(path: str) -> list[str]:
+    """"name: description" of each raster a multi-raster .b2b (a product) holds, read back from it."""
+    from osgeo import gdal
+    ds = gdal.OpenEx(path, gdal.OF_RASTER, allowed_drivers=["B2B"])
+    md = (ds.GetMetadata("SUBDATASETS") or {}) if ds is not None else {}
+    return [f"{md[f'SUBDATASET_{i}_NAME'].rsplit(':', 1)[-1]}: {md.get(f'SUBDATASET_{i}_DESC', '')}"
+            for i in range(1, len(md) // 2 + 1) if f"SUBDATASET_{i}_NAME" in md]
+
 
 def convert(source: str, output: str, level: int = 4, quantize_scale: float = 0.0, cog_layout: bool = True,
-            block_size: int | None = None, overviews: bool = True, progress=None, is_cancelled=None
-            ) -> ConvertResult:
-    """One raster, SAFE product (.SAFE folder or .zip) or GDAL dataset name into one .b2b."""
+            block_size: int | None = None, overviews: bool = True, skip_missing: bool = False, progress=None,
+            is_cancelled=None) -> ConvertResult:
+    """One raster, SAFE product (.SAFE folder or .zip) or GDAL dataset name into one .b2b.
+    ``skip_missing``: convert a product whose metadata lists images it does not hold."""
     b2b = import_byte2bit()
     start = time.perf_counter()
     try:
         out = b2b.transform(source, output, cogLayout=cog_layout, compression_level=level,
                             quantize_scale=quantize_scale, block_size=block_size, overviews=overviews,
-                            progress=_reporter(progress, is_cancelled))
+                            skip_missing=skip_missing, progress=_reporter(progress, is_cancelled))
     except b2b.Byte2BitError:
         if is_cancelled and is_cancelled():
             raise Cancelled("cancelled: no output was written") from None
         raise
-    return ConvertResult(source, out, path_size(source), path_size(out), time.perf_counter() - start)
+    return ConvertResult(source, out, path_size(source), path_size(out), time.perf_counter() - start,
+                         stored_rasters(out))
 
 
 def verify(original: str, b2b_path: str, progress=None, is_cancelled=None):

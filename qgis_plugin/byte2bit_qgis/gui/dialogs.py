@@ -99,6 +99,7 @@ class ConvertDialog(_TaskDialog):
         self.cog.toggled.connect(lambda on: self.block.setEnabled(not on))
         self.overviews = QCheckBox("Build overviews")
         self.overviews.setChecked(True)
+        self.skip_missing = QCheckBox("Skip images missing from a Sentinel-2 product (the .b2b records them)")
         self.output = QLineEdit()
         self.output.setPlaceholderText("output .b2b (a folder when the input is a folder of rasters)")
         pick_out = QPushButton("...")
@@ -119,6 +120,7 @@ class ConvertDialog(_TaskDialog):
         form.addRow("Layout", self.cog)
         form.addRow("Block size", self.block)
         form.addRow("", self.overviews)
+        form.addRow("", self.skip_missing)
         form.addRow("Output", _path_row(self.output, pick_out))
         form.addRow("", self.add_layers)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Close)
@@ -164,7 +166,7 @@ class ConvertDialog(_TaskDialog):
         options = dict(level=self.level.currentData(),
                        quantize_scale=self.scale.value() if self.bounded.isChecked() else 0.0,
                        cog_layout=self.cog.isChecked(), block_size=None if self.cog.isChecked() else self.block.value(),
-                       overviews=self.overviews.isChecked())
+                       overviews=self.overviews.isChecked(), skip_missing=self.skip_missing.isChecked())
 
         def work(progress, is_cancelled):
             if many and not os.path.isdir(output):  # a folder output is created, in a folder that exists
@@ -188,6 +190,9 @@ class ConvertDialog(_TaskDialog):
         if len(results) > 1:
             lines.append(f"Total: {total_in / 1e6:.2f} MB -> {total_out / 1e6:.2f} MB "
                          f"(ratio {total_in / max(total_out, 1):.2f}) in {sum(r.seconds for r in results):.1f} s")
+        headline = lines[-1]
+        lines += [f"{os.path.basename(r.output)} holds {len(r.rasters)} rasters: "
+                  + ", ".join(name.split(":")[0] for name in r.rasters) for r in results if r.rasters]
         self.summary = "\n".join(lines)
         self.status.setText(self.summary.replace("\n", "<br>"))
         if self.add_layers.isChecked():
@@ -202,7 +207,7 @@ class ConvertDialog(_TaskDialog):
                         if sublayer.isValid():
                             QgsProject.instance().addMapLayer(sublayer)
         if self.iface is not None:
-            self.iface.messageBar().pushMessage("Byte2Bit", lines[-1], Qgis.Success, 10)
+            self.iface.messageBar().pushMessage("Byte2Bit", headline, Qgis.Success, 10)
 
 
 class VerifyDialog(_TaskDialog):

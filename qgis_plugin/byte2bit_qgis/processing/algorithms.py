@@ -47,6 +47,7 @@ class _Base(QgsProcessingAlgorithm):
 class ConvertAlgorithm(_Base):
     INPUT, OUTPUT, LEVEL, QUANTIZE_SCALE = "INPUT", "OUTPUT", "LEVEL", "QUANTIZE_SCALE"
     COG_LAYOUT, BLOCK_SIZE, OVERVIEWS = "COG_LAYOUT", "BLOCK_SIZE", "OVERVIEWS"
+    SKIP_MISSING = "SKIP_MISSING"
 
     def name(self):
         return "convert"
@@ -57,7 +58,10 @@ class ConvertAlgorithm(_Base):
     def shortHelpString(self):
         return ("Converts a raster (GeoTIFF, COG, JP2, ...) or a Sentinel-2 product (.SAFE folder or .zip) "
                 "into a Byte2Bit .b2b file through the B2B GDAL driver. Lossless by default; a quantize "
-                "scale > 0 keeps every value of floating-point bands within scale/2 of the original.")
+                "scale > 0 keeps every value of floating-point bands within scale/2 of the original. A product "
+                "becomes one .b2b holding every image it ships (bands at each resolution, TCI, SCL, AOT, WVP, "
+                "masks, preview) and its metadata XML; images its metadata lists but that are missing are an "
+                "error, unless 'Skip missing images' is set. The log lists every raster stored.")
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile(
@@ -75,11 +79,15 @@ class ConvertAlgorithm(_Base):
             self.BLOCK_SIZE, "Block size in pixels (0 = the source's, else 512)", QgsProcessingParameterNumber.Integer,
             defaultValue=0, minValue=0, maxValue=8192))
         self.addParameter(QgsProcessingParameterBoolean(self.OVERVIEWS, "Build overviews", defaultValue=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.SKIP_MISSING, "Skip images missing from a Sentinel-2 product (the .b2b records them)",
+            defaultValue=False))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Output .b2b"))
         self.addOutput(QgsProcessingOutputNumber("INPUT_BYTES", "Input size (bytes)"))
         self.addOutput(QgsProcessingOutputNumber("OUTPUT_BYTES", "Output size (bytes)"))
         self.addOutput(QgsProcessingOutputNumber("RATIO", "Compression ratio"))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", "Time taken (s)"))
+        self.addOutput(QgsProcessingOutputString("STORED", "Rasters stored (one per line, for a product)"))
 
     def checkParameterValues(self, parameters, context):
         level = self.parameterAsInt(parameters, self.LEVEL, context)
@@ -98,10 +106,13 @@ class ConvertAlgorithm(_Base):
             level=self.parameterAsInt(parameters, self.LEVEL, context),
             quantize_scale=self.parameterAsDouble(parameters, self.QUANTIZE_SCALE, context),
             cog_layout=self.parameterAsBool(parameters, self.COG_LAYOUT, context),
-            block_size=block or None, overviews=self.parameterAsBool(parameters, self.OVERVIEWS, context))
+            block_size=block or None, overviews=self.parameterAsBool(parameters, self.OVERVIEWS, context),
+            skip_missing=self.parameterAsBool(parameters, self.SKIP_MISSING, context))
         feedback.pushInfo(result.summary())
+        if result.rasters:
+            feedback.pushInfo(f"Stored {len(result.rasters)} rasters:\n" + result.stored())
         return {self.OUTPUT: result.output, "INPUT_BYTES": result.input_bytes, "OUTPUT_BYTES": result.output_bytes,
-                "RATIO": result.ratio, "SECONDS": result.seconds}
+                "RATIO": result.ratio, "SECONDS": result.seconds, "STORED": result.stored()}
 
 
 class VerifyAlgorithm(_Base):
