@@ -1,11 +1,15 @@
-"""Installs the plugin into a QGIS profile and makes QGIS find byte2bit and the B2B driver.
+"""Installs the plugin into a QGIS profile and makes QGIS find byte2bit.
 
-    python qgis_plugin/install.py SITE_PACKAGES GDAL_PLUGIN_DIR [PROFILE_DIR]
+    python qgis_plugin/install.py SITE_PACKAGES [PROFILE_DIR]
 
 - copies byte2bit_qgis/ into PROFILE_DIR/python/plugins (default: the user's default profile);
 - records SITE_PACKAGES (where byte2bit is installed) in the plugin's python_path.txt;
-- enables the plugin, and sets GDAL_DRIVER_PATH=GDAL_PLUGIN_DIR among QGIS's custom environment
-  variables (Settings > Options > System), applied when QGIS starts, in the profile's QGIS3.ini.
+- enables the plugin in the profile's QGIS3.ini.
+
+The B2B driver needs nothing here: setup installs it into GDAL's own plugin folder. A
+GDAL_DRIVER_PATH that earlier versions set among QGIS's custom environment variables is removed
+(pointing at one checkout, it hid the driver once that checkout was gone); the user's other
+variables are kept.
 """
 import configparser
 import pathlib
@@ -16,7 +20,7 @@ PLUGIN = pathlib.Path(__file__).resolve().parent / "byte2bit_qgis"
 DEFAULT_PROFILE = pathlib.Path.home() / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default"
 
 
-def install(site_packages: str, gdal_plugins: str, profile: pathlib.Path = DEFAULT_PROFILE) -> pathlib.Path:
+def install(site_packages: str, profile: pathlib.Path = DEFAULT_PROFILE) -> pathlib.Path:
     target = profile / "python" / "plugins" / PLUGIN.name
     if target.exists():
         shutil.rmtree(target)
@@ -31,15 +35,16 @@ def install(site_packages: str, gdal_plugins: str, profile: pathlib.Path = DEFAU
         if not config.has_section(section):
             config.add_section(section)
     config.set("PythonPlugins", PLUGIN.name, "true")
-    config.set("qgis", "customEnvVarsUse", "true")
-    config.set("qgis", "customEnvVars", f"overwrite|GDAL_DRIVER_PATH={gdal_plugins}")
+    ours = config.get("qgis", "customEnvVars", fallback="")
+    if ours.startswith("overwrite|GDAL_DRIVER_PATH=") and "," not in ours:
+        config.remove_option("qgis", "customEnvVars")
     with open(ini, "w", encoding="utf-8") as f:
         config.write(f, space_around_delimiters=False)
     return target
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    profile = pathlib.Path(sys.argv[3]) if len(sys.argv) == 4 else DEFAULT_PROFILE
+    profile = pathlib.Path(sys.argv[2]) if len(sys.argv) == 3 else DEFAULT_PROFILE
     print(f"setup: QGIS plugin installed in {install(sys.argv[1], sys.argv[2], profile)}")

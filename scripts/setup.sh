@@ -49,18 +49,23 @@ if [ "$(cat "$(stamp build)" 2>/dev/null)" != "$src_hash" ] || ! $PY -c "import 
   echo "$src_hash" > "$(stamp build)"
 fi
 
-# The GDAL plugin lives in .venv/lib/gdalplugins: byte2bit finds it there, and .venv/bin/activate
-# and run.sh put it on GDAL_DRIVER_PATH for GDAL's tools, rasterio and QGIS.
+# The GDAL plugin goes into GDAL's own plugin folder, where every program built against the system
+# GDAL finds it with nothing exported (gdalinfo, QGIS, qgis_process, rasterio, Jupyter), and into
+# .venv/lib/gdalplugins, which run.sh puts on GDAL_DRIVER_PATH (so the tests use this checkout's
+# build) and which `import byte2bit` registers from when GDAL has no B2B driver.
 PLUGIN_DIR="$ROOT/.venv/lib/gdalplugins"
 mkdir -p "$PLUGIN_DIR"
-cmp -s build/cpp/gdalplugins/gdal_B2B.so "$PLUGIN_DIR/gdal_B2B.so" || cp build/cpp/gdalplugins/gdal_B2B.so "$PLUGIN_DIR/"
-grep -q GDAL_DRIVER_PATH .venv/bin/activate ||
-  echo "export GDAL_DRIVER_PATH=\"$PLUGIN_DIR\${GDAL_DRIVER_PATH:+:\$GDAL_DRIVER_PATH}\"" >> .venv/bin/activate
-formats=$(GDAL_DRIVER_PATH="$PLUGIN_DIR" gdalinfo --formats)
+cmp -s build/cpp/gdalplugins/gdal_B2B.so "$PLUGIN_DIR/gdal_B2B.so" || install -m 644 build/cpp/gdalplugins/gdal_B2B.so "$PLUGIN_DIR/"  # unlinks first: a running GDAL keeps its copy
+GDAL_PLUGIN_DIR="$(gdal-config --libs | tr ' ' '\n' | sed -n 's/^-L//p' | head -1)/gdalplugins"
+if ! cmp -s build/cpp/gdalplugins/gdal_B2B.so "$GDAL_PLUGIN_DIR/gdal_B2B.so"; then
+  echo "setup: installing the B2B driver into $GDAL_PLUGIN_DIR"
+  sudo_if_needed install -D -m 644 build/cpp/gdalplugins/gdal_B2B.so "$GDAL_PLUGIN_DIR/gdal_B2B.so"
+fi
+formats=$(env -u GDAL_DRIVER_PATH gdalinfo --formats)
 grep -q "^  B2B " <<< "$formats" ||
-  { echo "setup: GDAL does not load $PLUGIN_DIR/gdal_B2B.so" >&2; exit 1; }
-# The QGIS plugin, in the default QGIS profile, enabled, with GDAL_DRIVER_PATH set for QGIS.
+  { echo "setup: GDAL does not load $GDAL_PLUGIN_DIR/gdal_B2B.so" >&2; exit 1; }
+# The QGIS plugin, in the default QGIS profile, enabled.
 site_packages=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-"$PY" qgis_plugin/install.py "$site_packages" "$PLUGIN_DIR" > /dev/null
+"$PY" qgis_plugin/install.py "$site_packages" > /dev/null
 version=$("$PY" -c 'import byte2bit; print("byte2bit", byte2bit.__version__)')  # fails setup if it cannot import
 echo "setup: ready ($version)"

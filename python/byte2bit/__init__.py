@@ -23,7 +23,9 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .inspection import Inspection, inspect_byte2bit
-from .raster import BandReport, VerificationError, VerifyReport, transform, verify
+from .raster import BandReport, VerificationError, VerifyReport, register_gdal_driver, transform, verify
+
+register_gdal_driver()  # so that rasterio and osgeo open .b2b files with nothing exported
 
 _LAZY = {
     "Archive": "container", "list_archive": "container", "load_archive": "container",

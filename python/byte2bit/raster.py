@@ -36,21 +36,33 @@ def plugin_dirs() -> list[str]:
     return dirs
 
 
+def register_gdal_driver() -> bool:
+    """Register the B2B driver in this process's GDAL (osgeo and rasterio share it) when GDAL did
+    not find it itself: setup installs it into GDAL's plugin folder, and this covers an
+    environment that only has it in its own lib/gdalplugins. Returns whether B2B is available."""
+    try:
+        from osgeo import gdal as _gdal
+    except ImportError:
+        return False
+    if _gdal.GetDriverByName(DRIVER) is None:
+        dirs = [d for d in plugin_dirs() if os.path.exists(os.path.join(d, "gdal_B2B.so"))]
+        if dirs:
+            # the environment too, so that rasterio's own registration and child processes see it
+            os.environ["GDAL_DRIVER_PATH"] = os.pathsep.join(dirs)
+            _gdal.SetConfigOption("GDAL_DRIVER_PATH", os.pathsep.join(dirs))
+            _gdal.AllRegister()
+    return _gdal.GetDriverByName(DRIVER) is not None
+
+
 def gdal():
     """osgeo.gdal with exceptions on and the B2B driver registered, or a clear error saying how."""
     from osgeo import gdal as _gdal
 
     _gdal.UseExceptions()
-    if _gdal.GetDriverByName(DRIVER) is None:
-        dirs = [d for d in plugin_dirs() if os.path.exists(os.path.join(d, "gdal_B2B.so"))]
-        if dirs:
-            os.environ["GDAL_DRIVER_PATH"] = os.pathsep.join(dirs)
-            _gdal.SetConfigOption("GDAL_DRIVER_PATH", os.pathsep.join(dirs))
-            _gdal.AllRegister()
-        if _gdal.GetDriverByName(DRIVER) is None:
-            raise Byte2BitError(
-                "the B2B GDAL driver is not loaded: put the folder holding gdal_B2B.so on GDAL_DRIVER_PATH "
-                f"(searched: {', '.join(plugin_dirs())}); ./scripts/setup.sh builds it")
+    if not register_gdal_driver():
+        raise Byte2BitError(
+            "the B2B GDAL driver is not loaded: put the folder holding gdal_B2B.so on GDAL_DRIVER_PATH "
+            f"(searched: {', '.join(plugin_dirs())}); ./scripts/setup.sh builds it")
     return _gdal
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from sample_data import s2_band, safe_product  # noqa: E402
+from sample_data import s2_band, small_safe_copy  # noqa: E402
 
 from qgis_harness import PLUGIN_ROOT, screenshot, wait_for  # noqa: E402
 
@@ -78,6 +78,16 @@ def test_processing_convert_verify_inspect(qgis_app, tmp_path, shared_data):
         with pytest.raises(QgsProcessingException, match="does not exist"):
             processing.run("byte2bit:convert", {"INPUT": str(tmp_path / "missing.tif"),
                                                 "OUTPUT": str(tmp_path / "x.b2b")})
+        product = small_safe_copy(tmp_path / "in")
+        with pytest.raises(QgsProcessingException, match="B02_10m.jp2"):
+            processing.run("byte2bit:convert", {"INPUT": str(product), "OUTPUT": str(tmp_path / "p.b2b")})
+        p = processing.run("byte2bit:convert", {"INPUT": str(product), "LEVEL": 0, "OVERVIEWS": False,
+                                                "SKIP_MISSING": True, "OUTPUT": str(tmp_path / "p.b2b")})
+        stored = p["STORED"].splitlines()
+        assert len(stored) == len(list(product.rglob("*.jp2")))
+        assert any(line.startswith("B8A_60m: GRANULE/") and line.endswith("_B8A_60m.jp2") for line in stored)
+        v = processing.run("byte2bit:verify", {"ORIGINAL": str(product), "B2B": p["OUTPUT"]})
+        assert v["PASS"] and "skipped at transform" in v["TEXT"]
         (tmp_path / "junk.b2b").write_bytes(b"junk")
         with pytest.raises(QgsProcessingException, match="not a .b2b"):
             processing.run("byte2bit:inspect", {"INPUT": str(tmp_path / "junk.b2b")})
@@ -86,15 +96,17 @@ def test_processing_convert_verify_inspect(qgis_app, tmp_path, shared_data):
 
 
 def test_qgis_process_runs_convert(tmp_path, shared_data):
-    """qgis_process with the plugin installed and enabled in a fresh profile."""
+    """qgis_process with the plugin installed and enabled in a fresh profile, and nothing exported:
+    it finds the B2B driver in GDAL's own plugin folder, where setup installs it."""
     qgis_process = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
     home = tmp_path / "home"
     profile = home / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default"
     import sysconfig
     sys.path.insert(0, str(PLUGIN_ROOT))
     import install
-    install.install(sysconfig.get_paths()["purelib"], os.environ.get("GDAL_DRIVER_PATH", ""), profile)
+    install.install(sysconfig.get_paths()["purelib"], profile)
     env = dict(os.environ, HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    env.pop("GDAL_DRIVER_PATH", None)
     from osgeo import gdal
     # LEVEL takes the level itself (it was an enum index: LEVEL=0 wrote level 4, LEVEL=4 was refused)
     for level in (0, 1, 2, 4):
@@ -168,23 +180,31 @@ def test_convert_dialog_folder(qgis_app, iface, project, tmp_path, shared_data):
 
 def test_convert_dialog_safe_and_cancel(qgis_app, iface, project, tmp_path, shared_data):
     from byte2bit_qgis.gui.dialogs import ConvertDialog
+    product = small_safe_copy(tmp_path / "in")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
     dialog = ConvertDialog(iface.mainWindow(), iface=iface)
-    dialog.source.setEditText(str(safe_product()))
+    dialog.source.setEditText(str(product))
     dialog.level.setCurrentIndex(dialog.level.findData(0))
     dialog.overviews.setChecked(False)
-    dialog.output.setText(str(tmp_path / "product.b2b"))
+    dialog.output.setText(str(out_dir / "product.b2b"))
+    ok_button(dialog).click()  # the product's metadata lists images it does not hold
+    wait_for(dialog)
+    assert "B02_10m.jp2" in str(dialog.error) and not list(out_dir.iterdir())
+    dialog.skip_missing.setChecked(True)
     ok_button(dialog).click()
     dialog.task.cancel()
     wait_for(dialog)
-    assert dialog.error is not None and not (tmp_path / "product.b2b").exists()
-    assert [p.name for p in tmp_path.iterdir()] == []
+    assert dialog.error is not None and not list(out_dir.iterdir())
     ok_button(dialog).click()
     wait_for(dialog)
     assert dialog.error is None, dialog.error
-    layers = [layer for layer in project.mapLayers().values() if str(tmp_path) in layer.source()]
-    assert len(layers) == 4 and all(layer.isValid() for layer in layers)  # 10 m, 20 m, 60 m, TCI
-    r60 = next(layer for layer in layers if layer.source().endswith(":60m"))
-    assert (r60.width(), r60.height(), r60.bandCount()) == (1830, 1830, 7)
+    images = sorted(product.rglob("*.jp2"))
+    assert f"product.b2b holds {len(images)} rasters: " in dialog.summary and "TCI_60m" in dialog.summary
+    layers = [layer for layer in project.mapLayers().values() if str(out_dir) in layer.source()]
+    assert len(layers) == len(images) and all(layer.isValid() for layer in layers)
+    tci = next(layer for layer in layers if layer.source().endswith(":TCI_60m"))
+    assert (tci.width(), tci.height(), tci.bandCount()) == (1830, 1830, 3)
 
 
 def test_verify_dialog_pass_and_fail(qgis_app, iface, tmp_path, shared_data):

@@ -33,10 +33,10 @@ def driver_problem() -> str | None:
         path = os.environ.get("GDAL_DRIVER_PATH", "")
         problems.append(
             "The B2B GDAL driver is not loaded in QGIS's GDAL, so .b2b files cannot be opened or written.\n"
-            "Fix: put the folder holding gdal_B2B.so on GDAL_DRIVER_PATH before QGIS starts, for example in "
-            "Settings > Options > System > Environment: GDAL_DRIVER_PATH = /path/to/byte2bit/.venv/lib/gdalplugins "
-            "(./scripts/setup.sh builds it there), then restart QGIS; or copy gdal_B2B.so into "
-            "/usr/lib/x86_64-linux-gnu/gdalplugins."
+            "Fix: run byte2bit's ./scripts/setup.sh, which installs gdal_B2B.so into GDAL's plugin folder "
+            "(/usr/lib/x86_64-linux-gnu/gdalplugins), then restart QGIS. A GDAL_DRIVER_PATH set in "
+            "Settings > Options > System > Environment replaces that folder: it must include it, or the "
+            "folder holding gdal_B2B.so."
             + (f"\nGDAL_DRIVER_PATH is now: {path}" if path else "\nGDAL_DRIVER_PATH is not set."))
     try:
         import_byte2bit()
