@@ -25,7 +25,10 @@ struct settings {
     byte2bit::encode_options codec;
     bool zip = true;
     bool cog_layout = true;
-    bool overviews = true;
+    // OVERVIEWS, as the COG driver: AUTO copies the source's overviews when it has some, else
+    // computes them; IGNORE_EXISTING computes; FORCE_USE_EXISTING copies (none when it has none).
+    std::string overviews = "AUTO";
+    std::vector<int> overview_factors;  // OVERVIEWS=2,4,8: computed at these factors
     std::string resampling;  // empty: per band default
     int block_x = 0, block_y = 0;  // 0: not given
     int threads = 1;
@@ -50,10 +53,35 @@ bool parse_settings(CSLConstList options, settings& s) {
     if (!EQUAL(format, "ZIP") && !EQUAL(format, "DIRECTORY")) return error("FORMAT=%s: choose ZIP or DIRECTORY", format);
     s.zip = EQUAL(format, "ZIP");
     s.cog_layout = CPLTestBool(CSLFetchNameValueDef(options, "COG_LAYOUT", "YES"));
+    const char* level_given = CSLFetchNameValue(options, "LEVEL");
+    if (s.codec.quantize_scale > 0 && level_given && EQUAL(level_given, "0"))
+        return error("QUANTIZE_SCALE=%s needs an entropy-coded level: LEVEL=0 stores values without one "
+                     "(omit LEVEL, or choose 1, 2 or 4)", q);
     const char* ov = CSLFetchNameValueDef(options, "OVERVIEWS", "AUTO");
-    if (!EQUAL(ov, "AUTO") && !EQUAL(ov, "NONE")) return error("OVERVIEWS=%s: choose AUTO or NONE", ov);
-    s.overviews = EQUAL(ov, "AUTO");
-    s.resampling = CSLFetchNameValueDef(options, "OVERVIEW_RESAMPLING", "");
+    s.overviews = CPLString(ov).toupper();
+    if (s.overviews != "AUTO" && s.overviews != "NONE" && s.overviews != "IGNORE_EXISTING" &&
+        s.overviews != "FORCE_USE_EXISTING") {
+        s.overviews = "FACTORS";
+        const CPLStringList factors(CSLTokenizeString2(ov, ",", 0));
+        for (int i = 0; i < factors.size(); ++i) {
+            char* end = nullptr;
+            const long f = std::strtol(factors[i], &end, 10);
+            if (end == factors[i] || *end || f < 2 || f > 65536 ||
+                (!s.overview_factors.empty() && f <= s.overview_factors.back()))
+                return error("OVERVIEWS=%s: choose AUTO, NONE, IGNORE_EXISTING, FORCE_USE_EXISTING or increasing "
+                             "factors such as 2,4,8", ov);
+            s.overview_factors.push_back(int(f));
+        }
+        if (s.overview_factors.empty()) return error("OVERVIEWS=%s: no factor given", ov);
+    }
+    // RESAMPLING is the COG driver's name for it.
+    s.resampling = CSLFetchNameValueDef(options, "OVERVIEW_RESAMPLING", CSLFetchNameValueDef(options, "RESAMPLING", ""));
+    static const char* const methods[] = {"NEAREST", "AVERAGE", "BILINEAR", "CUBIC", "CUBICSPLINE", "LANCZOS",
+                                          "MODE", "RMS", "GAUSS"};
+    if (!s.resampling.empty() &&
+        std::none_of(std::begin(methods), std::end(methods), [&](const char* m) { return EQUAL(m, s.resampling.c_str()); }))
+        return error("OVERVIEW_RESAMPLING=%s: choose NEAREST, AVERAGE, BILINEAR, CUBIC, CUBICSPLINE, LANCZOS, "
+                     "MODE, RMS or GAUSS", s.resampling);
     // BLOCKXSIZE/BLOCKYSIZE with TILED=NO describe a striped source (rasterio passes a source's
     // profile as creation options): not a request, since a .b2b has no strips.
     const char* tiled = CSLFetchNameValue(options, "TILED");
@@ -83,14 +111,17 @@ std::string wkt2(const OGRSpatialReference* srs) {
     return s;
 }
 
-// Metadata domains worth keeping; IMAGE_STRUCTURE describes the source's encoding, not the data.
-CPLJSONArray metadata_json(GDALMajorObject& obj, bool is_raster) {
+// Metadata domains worth keeping; IMAGE_STRUCTURE describes the source's encoding, not the data,
+// and rio_overview the source's overviews (kept only when they are the ones copied).
+CPLJSONArray metadata_json(GDALMajorObject& obj, bool is_raster, bool keep_overview_metadata = false) {
     CPLJSONArray domains;
     CPLStringList names(obj.GetMetadataDomainList());
     if (names.FindString("") < 0) names.InsertString(0, "");
     for (int i = 0; i < names.size(); ++i) {
         const std::string d = names[i];
-        if (d == "IMAGE_STRUCTURE" || d == "DERIVED_SUBDATASETS" || (is_raster && d == "SUBDATASETS")) continue;
+        if (d == "IMAGE_STRUCTURE" || d == "DERIVED_SUBDATASETS" || (d == "rio_overview" && !keep_overview_metadata) ||
+            (is_raster && d == "SUBDATASETS"))
+            continue;
         char** md = obj.GetMetadata(d.c_str());
         if (!md || !*md) continue;
         CPLJSONObject o;
@@ -310,6 +341,12 @@ bool keeps_source_blocks(GDALDataset* src) {
     return bx == by && bx >= 256 && bx <= max_block_size;
 }
 
+// As the COG driver: NEAREST for masks and paletted bands, else CUBIC, unless one was chosen.
+std::string overview_resampling(const settings& s, GDALRasterBand* b, bool mask) {
+    if (!s.resampling.empty()) return CPLString(s.resampling).toupper();
+    return (mask || b->GetColorTable()) ? "NEAREST" : "CUBIC";
+}
+
 // Writes one raster group (bands, mask, overviews) under `prefix` and returns its description.
 bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix, const settings& s,
                   const progress_span& progress) {
@@ -339,14 +376,40 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
     by = std::min(by, height);
     if (double(bx) * by * 16 > double(1u << 30)) return error("block size %s is too large", std::to_string(bx));
 
+    // The source's overviews, when every band has the same ones.
+    std::vector<std::pair<int, int>> existing;
+    for (int k = 0; k < first->GetOverviewCount(); ++k) {
+        GDALRasterBand* o = first->GetOverview(k);
+        bool same = o != nullptr;
+        for (int i = 2; same && i <= nbands; ++i) {
+            GDALRasterBand* other = src->GetRasterBand(i)->GetOverview(k);
+            same = other && other->GetXSize() == o->GetXSize() && other->GetYSize() == o->GetYSize() &&
+                   src->GetRasterBand(i)->GetOverviewCount() == first->GetOverviewCount();
+        }
+        if (!same) {
+            if (s.overviews == "FORCE_USE_EXISTING")
+                return error("OVERVIEWS=FORCE_USE_EXISTING: the bands of %s have different overviews",
+                             src->GetDescription());
+            existing.clear();
+            break;
+        }
+        existing.emplace_back(o->GetXSize(), o->GetYSize());
+    }
+    const bool copy_overviews = s.overviews == "FORCE_USE_EXISTING" || (s.overviews == "AUTO" && !existing.empty());
     std::vector<std::pair<int, int>> levels;
-    // Like the COG driver: halve until the previous level fits in one block.
-    if (s.overviews)
+    if (copy_overviews) {
+        levels = existing;
+    } else if (s.overviews == "FACTORS") {
+        for (int f : s.overview_factors)
+            if (width / f >= 1 && height / f >= 1) levels.emplace_back((width + f - 1) / f, (height + f - 1) / f);
+    } else if (s.overviews != "NONE") {
+        // Like the COG driver: halve until the previous level fits in one block.
         for (int f = 2;; f *= 2) {
             const int prev_w = (width + f / 2 - 1) / (f / 2), prev_h = (height + f / 2 - 1) / (f / 2);
             if (prev_w <= bx && prev_h <= by) break;
             levels.emplace_back((width + f - 1) / f, (height + f - 1) / f);
         }
+    }
     const bool has_mask = first->GetMaskFlags() == GMF_PER_DATASET;
 
     CPLJSONObject raster;
@@ -384,7 +447,18 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
         const std::string gcp_crs = wkt2(src->GetGCPSpatialRef());
         if (!gcp_crs.empty()) raster.Add("gcp_crs_wkt", gcp_crs);
     }
-    raster.Add("metadata", metadata_json(*src, true));
+    CPLJSONArray metadata = metadata_json(*src, true, copy_overviews);
+    if (!levels.empty() && !copy_overviews) {  // what `rio overview --ls` reports
+        CPLJSONObject domain;
+        CPLJSONArray items, item;
+        item.Add("resampling");
+        item.Add(CPLString(overview_resampling(s, first, false)).tolower());
+        items.Add(item);
+        domain.Add("domain", "rio_overview");
+        domain.Add("items", items);
+        metadata.Add(domain);
+    }
+    raster.Add("metadata", metadata);
     if (has_mask) raster.Add("mask", true);
     CPLJSONArray ov_sizes;
     for (const auto& l : levels) {
@@ -443,30 +517,38 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
             return false;
         if (levels.empty()) continue;
 
-        // Overviews computed in memory by the function gdaladdo uses on a GeoTIFF, so they are equal.
+        // The source's own overviews when they are copied and this band has them (a mask may not).
+        std::vector<GDALRasterBand*> ov_bands;
+        for (std::size_t k = 0; copy_overviews && b->GetOverviewCount() == int(levels.size()) && k < levels.size(); ++k)
+            if (GDALRasterBand* o = b->GetOverview(int(k));
+                o && o->GetXSize() == levels[k].first && o->GetYSize() == levels[k].second)
+                ov_bands.push_back(o);
+        const bool copy = ov_bands.size() == levels.size();
+        if (!copy) ov_bands.clear();
+        // Otherwise computed in memory by the function gdaladdo uses on a GeoTIFF, so they are equal.
         GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
         std::vector<std::unique_ptr<GDALDataset>> ov_ds;
-        std::vector<GDALRasterBand*> ov_bands;
-        for (const auto& l : levels) {
-            ov_ds.emplace_back(mem->Create("", l.first, l.second, 1, t.gdal, nullptr));
+        for (std::size_t k = 0; !copy && k < levels.size(); ++k) {
+            ov_ds.emplace_back(mem->Create("", levels[k].first, levels[k].second, 1, t.gdal, nullptr));
             if (!ov_ds.back()) return error("out of memory for the overviews of %s", name);
             GDALRasterBand* ob = ov_ds.back()->GetRasterBand(1);
             if (t.signed_byte) ob->SetMetadataItem("PIXELTYPE", "SIGNEDBYTE", "IMAGE_STRUCTURE");
             if (has_nodata) ob->SetNoDataValue(CPLAtof(nodata.c_str()));
             ov_bands.push_back(ob);
         }
-        std::string resampling = s.resampling;
-        if (resampling.empty()) resampling = (mask || b->GetColorTable()) ? "NEAREST" : "AVERAGE";
         const progress_span ov_span = progress.part(double(step++) / steps, 1.0 / steps);
         auto scaled = [](double done, const char*, void* p) -> int {
             const auto* span = static_cast<const progress_span*>(p);
             return span->fn ? span->fn(span->start + span->size * 0.5 * std::min(1.0, done), nullptr, span->data)
                             : TRUE;
         };
-        GDALRasterBand* const* per_band[1] = {ov_bands.data()};
-        if (GDALRegenerateOverviewsMultiBand(1, &b, int(ov_bands.size()), per_band, resampling.c_str(), scaled,
-                                             const_cast<progress_span*>(&ov_span), nullptr) != CE_None)
-            return error("computing the overviews of %s failed", name);
+        if (!copy) {
+            GDALRasterBand* const* per_band[1] = {ov_bands.data()};
+            if (GDALRegenerateOverviewsMultiBand(1, &b, int(ov_bands.size()), per_band,
+                                                 overview_resampling(s, b, mask).c_str(), scaled,
+                                                 const_cast<progress_span*>(&ov_span), nullptr) != CE_None)
+                return error("computing the overviews of %s failed", name);
+        }
         for (std::size_t k = 0; k < levels.size(); ++k) {
             const std::string group = prefix + overview_group(int(k + 1));
             if (i == 1 && !out.put(group + "/zarr.json", group_json(CPLJSONObject())))
@@ -630,6 +712,15 @@ CPLErr Delete(const char* filename) {
     if (VSIRename(path.c_str(), backup.c_str()) != 0) return VSIUnlink(path.c_str()) == 0 ? CE_None : CE_Failure;
     previous_files().put(path, backup);
     return CE_None;
+}
+
+GDALDataset* Create(const char* filename, int, int, int, GDALDataType, char**) {
+    CPLError(CE_Failure, CPLE_NotSupported,
+             "B2B: %s: a .b2b is written in one go from a finished raster, so programs that create a raster and "
+             "then fill it (gdal_calc.py, gdal_merge.py, gdal_rasterize) cannot write it directly. Write a GeoTIFF "
+             "(or a VRT) and convert it: gdal_translate -of B2B in.tif out.b2b",
+             filename);
+    return nullptr;
 }
 
 GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int /*strict*/, char** options,

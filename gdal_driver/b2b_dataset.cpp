@@ -307,7 +307,8 @@ GDALDataset* B2BDataset::open(GDALOpenInfo* info) {
     std::string path, group;
     parse_name(info->pszFilename, path, group);
     if (info->eAccess == GA_Update)
-        invalid(".b2b files are read-only; write a new one with gdal_translate -of B2B");
+        invalid(".b2b files are read-only; write a new one with gdal_translate -of B2B "
+                "(-co OVERVIEWS=2,4,8 chooses its overviews)");
     std::string why;
     std::shared_ptr<store_reader> store(store_reader::open(path, &why));
     if (!store || !store->load_manifest(&why)) invalid(why);
@@ -355,6 +356,24 @@ GDALDataset* B2BDataset::open(GDALOpenInfo* info) {
     ds->TryLoadXML();
     ds->oOvManager.Initialize(ds.get(), info->pszFilename);
     return ds.release();
+}
+
+// gdaladdo and rio overview would write an external .ovr beside the file, which readers ignore in
+// favour of the overviews stored inside: refuse, and say how to get other overviews.
+CPLErr B2BDataset::IBuildOverviews(const char* resampling, int count, const int* factors, int nbands,
+                                   const int* bands, GDALProgressFunc progress, void* progress_data,
+                                   CSLConstList options) {
+    if (count == 0)  // gdaladdo -clean: nothing of ours to remove
+        return GDALPamDataset::IBuildOverviews(resampling, count, factors, nbands, bands, progress, progress_data,
+                                               options);
+    CPLString list;
+    for (int i = 0; i < count; ++i) list += CPLSPrintf("%s%d", i ? "," : "", factors[i]);
+    CPLError(CE_Failure, CPLE_NotSupported,
+             "B2B: a .b2b keeps its overviews inside the file and is not modified in place; write it again "
+             "with the overviews you want: gdal_translate -of B2B -co OVERVIEWS=%s -co OVERVIEW_RESAMPLING=%s "
+             "SOURCE out.b2b (OVERVIEWS=AUTO|NONE|FORCE_USE_EXISTING|factors)",
+             list.c_str(), resampling && *resampling ? resampling : "CUBIC");
+    return CE_Failure;
 }
 
 B2BDataset::~B2BDataset() {

@@ -26,6 +26,8 @@ public:
     const OGRSpatialReference* GetGCPSpatialRef() const override;
     const GDAL_GCP* GetGCPs() override;
     char** GetFileList() override;
+    CPLErr IBuildOverviews(const char* resampling, int count, const int* factors, int nbands, const int* bands,
+                           GDALProgressFunc progress, void* progress_data, CSLConstList options) override;
 
     int threads() const { return threads_; }
     const store_reader& store() const { return *store_; }

@@ -13,6 +13,8 @@ int configured_threads(CSLConstList options);
 GDALDataset* CreateCopy(const char* filename, GDALDataset* src, int strict, char** options,
                         GDALProgressFunc progress, void* progress_data);
 CPLErr Delete(const char* filename);
+// Refuses, naming the way that works: a .b2b is written whole, from a finished source.
+GDALDataset* Create(const char* filename, int xsize, int ysize, int nbands, GDALDataType type, char** options);
 void SetDriverMetadata(GDALDriver* driver);
 
 }  // namespace b2b_gdal

@@ -1,6 +1,8 @@
 """The B2B driver through GDAL's own API: registration, every data type, metadata, sizes, blocks,
 overviews, masks, threads, virtual file systems, cancel and atomic output."""
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -85,7 +87,6 @@ def test_driver_registration(gdal):
 
 
 def test_gdalinfo_lists_driver():
-    import subprocess
     out = subprocess.run(["gdalinfo", "--formats"], capture_output=True, text=True, check=True).stdout
     assert "B2B -raster- (rwvs): Byte2Bit compressed raster" in out
 
@@ -278,8 +279,6 @@ def test_block_size_rule(gdal, tmp_path):
 def test_rio_convert_from_a_striped_source(gdal, tmp_path):
     """rasterio passes a striped source's profile (TILED=NO, BLOCKYSIZE=3) as creation options: it must
     convert, with the default blocks, not fail on a block size nobody asked for."""
-    import subprocess
-    import sys
     src = tmp_path / "striped.tif"
     gdal.Translate(str(src), mem_dataset(gdal, 791, 718, bands=3, type_name="Byte"),
                    creationOptions=["BLOCKYSIZE=3"])
@@ -296,7 +295,9 @@ def test_rio_convert_from_a_striped_source(gdal, tmp_path):
 @pytest.mark.parametrize("resampling", ["AVERAGE", "NEAREST", "CUBIC"])
 def test_overviews_equal_gdal_overviews(gdal, tmp_path, shared_data, resampling):
     src = gdal.Open(str(s2_band("B04")))
-    out = copy(gdal, src, tmp_path / "t.b2b", [f"OVERVIEW_RESAMPLING={resampling}"] if resampling != "AVERAGE" else [])
+    # CUBIC is the default, as in the COG driver; the JP2's own overviews are not used
+    out = copy(gdal, src, tmp_path / "t.b2b", ["OVERVIEWS=IGNORE_EXISTING"] +
+               ([f"OVERVIEW_RESAMPLING={resampling}"] if resampling != "CUBIC" else []))
     band = out.GetRasterBand(1)
     # AUTO: halve until one block: 1933x1947 with 512 blocks -> 967x974, 484x487
     assert [(band.GetOverview(k).XSize, band.GetOverview(k).YSize) for k in range(band.GetOverviewCount())] == \
@@ -307,6 +308,84 @@ def test_overviews_equal_gdal_overviews(gdal, tmp_path, shared_data, resampling)
         np.testing.assert_array_equal(band.GetOverview(k).ReadAsArray(),
                                       reference.GetRasterBand(1).GetOverview(k).ReadAsArray())
     assert copy(gdal, src, tmp_path / "n.b2b", ["OVERVIEWS=NONE"]).GetRasterBand(1).GetOverviewCount() == 0
+
+
+def test_overview_control(gdal, tmp_path, shared_data):
+    src = gdal.Open(str(shared_data / "raster" / "rasterio" / "RGB.byte.tif"))  # 791 x 718
+    sizes = lambda ds: [(ds.GetRasterBand(1).GetOverview(k).XSize, ds.GetRasterBand(1).GetOverview(k).YSize)  # noqa
+                        for k in range(ds.GetRasterBand(1).GetOverviewCount())]
+    assert sizes(copy(gdal, src, tmp_path / "f.b2b", ["OVERVIEWS=2,4,8"])) == [(396, 359), (198, 180), (99, 90)]
+    # the COG driver's RESAMPLING name works too; what `rio overview --ls` reads is what was used
+    out = copy(gdal, src, tmp_path / "r.b2b", ["OVERVIEWS=2,4", "RESAMPLING=AVERAGE"])
+    assert out.GetMetadata("rio_overview") == {"resampling": "average"}
+    reference = gdal.Translate(str(tmp_path / "ref.tif"), src, format="GTiff")
+    reference.BuildOverviews("AVERAGE", [2, 4])
+    np.testing.assert_array_equal(out.GetRasterBand(2).GetOverview(1).ReadAsArray(),
+                                  reference.GetRasterBand(2).GetOverview(1).ReadAsArray())
+    # as the COG driver: a source's own overviews are copied (AUTO, FORCE_USE_EXISTING), not
+    # recomputed; IGNORE_EXISTING recomputes them
+    cog = gdal.Translate(str(tmp_path / "cog.tif"), src, format="COG",
+                         creationOptions=["BLOCKSIZE=256", "OVERVIEW_RESAMPLING=NEAREST"])
+    for mode in ("AUTO", "FORCE_USE_EXISTING"):
+        copied = copy(gdal, cog, tmp_path / "e.b2b", [f"OVERVIEWS={mode}", "OVERVIEW_RESAMPLING=CUBIC"])
+        assert sizes(copied) == sizes(cog) and copied.GetMetadata("rio_overview") == {}
+        for k in range(len(sizes(cog))):
+            np.testing.assert_array_equal(copied.GetRasterBand(3).GetOverview(k).ReadAsArray(),
+                                          cog.GetRasterBand(3).GetOverview(k).ReadAsArray())
+    computed = copy(gdal, cog, tmp_path / "i.b2b", ["OVERVIEWS=IGNORE_EXISTING"])
+    assert sizes(computed) == [(396, 359), (198, 180)] and computed.GetMetadata("rio_overview") == {"resampling": "cubic"}
+    assert sizes(copy(gdal, src, tmp_path / "n.b2b", ["OVERVIEWS=FORCE_USE_EXISTING"])) == []  # none to copy
+    driver = gdal.GetDriverByName("B2B")
+    for options, message in ((["OVERVIEWS=4,2"], "increasing factors"), (["OVERVIEWS=1"], "increasing factors"),
+                             (["OVERVIEW_RESAMPLING=FOO"], "choose NEAREST"),
+                             (["LEVEL=0", "QUANTIZE_SCALE=0.5"], "LEVEL=0")):
+        with pytest.raises(RuntimeError, match=message):
+            driver.CreateCopy(str(tmp_path / "bad.b2b"), src if "LEVEL=0" not in options else
+                              gdal.Translate("", src, format="MEM", outputType=gdal.GDT_Float32), options=options)
+        assert not (tmp_path / "bad.b2b").exists()
+
+
+def test_gdaladdo_refused_rio_overview_rewrites(gdal, tmp_path, shared_data):
+    """gdaladdo would write an external .ovr that readers ignore: refused, with the way that works.
+    rio overview --build rewrites the file through CreateCopy (atomically), with the overviews and
+    resampling asked for, and --ls then reports what is stored."""
+    src = shared_data / "raster" / "rasterio" / "RGB.byte.tif"
+    out = tmp_path / "rgb.b2b"
+    copy(gdal, gdal.Open(str(src)), out)
+    before = out.read_bytes()
+    r = subprocess.run(["gdaladdo", str(out), "2", "4"], capture_output=True, text=True)
+    assert r.returncode != 0 and "-co OVERVIEWS=2,4" in r.stderr, r.stderr
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["rgb.b2b"]
+    rio = os.path.join(os.path.dirname(sys.executable), "rio")
+    r = subprocess.run([rio, "overview", "--ls", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0 and "[2] (method: 'cubic')" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([rio, "overview", "--build", "2^1..3", "--resampling", "nearest", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([rio, "overview", "--ls", str(out)], capture_output=True, text=True)
+    assert "Band 3: [2, 4, 8] (method: 'nearest')" in r.stdout, r.stdout + r.stderr
+    reference = gdal.Translate(str(tmp_path / "ref.tif"), str(src), format="GTiff")
+    reference.BuildOverviews("NEAREST", [2, 4, 8])
+    ds = gdal.Open(str(out))
+    assert ds.GetDriver().ShortName == "B2B"
+    band, ref = ds.GetRasterBand(1), reference.GetRasterBand(1)
+    assert [(band.GetOverview(k).XSize, band.GetOverview(k).YSize) for k in range(band.GetOverviewCount())] == \
+        [(ref.GetOverview(k).XSize, ref.GetOverview(k).YSize) for k in range(3)]
+    # nearest at factor 2 is one choice of pixels (deeper levels depend on how they cascade)
+    np.testing.assert_array_equal(band.GetOverview(0).ReadAsArray(), ref.GetOverview(0).ReadAsArray())
+    np.testing.assert_array_equal(ds.ReadAsArray(), reference.ReadAsArray())
+
+
+def test_create_says_how(gdal, tmp_path, shared_data):
+    """gdal_calc.py, gdal_merge.py and gdal_rasterize use Create(): refused with the way that works."""
+    with pytest.raises(RuntimeError, match="gdal_translate -of B2B in.tif out.b2b"):
+        gdal.GetDriverByName("B2B").Create(str(tmp_path / "c.b2b"), 10, 10, 1, gdal.GDT_Byte)
+    assert gdal.GetDriverByName("B2B").GetMetadataItem("DCAP_CREATE") is None  # gdalwarp keeps CreateCopy
+    r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "python"), "-m", "osgeo_utils.gdal_calc",
+                        "-A", str(shared_data / "raster" / "rasterio" / "RGB.byte.tif"), "--format=B2B",
+                        f"--outfile={tmp_path / 'c.b2b'}", "--calc=A*2"], capture_output=True, text=True)
+    assert r.returncode != 0 and "gdal_translate -of B2B" in r.stderr, r.stderr
+    assert not (tmp_path / "c.b2b").exists()
 
 
 def test_mask_band(gdal, tmp_path):
