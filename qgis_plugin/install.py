@@ -47,4 +47,4 @@ if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     profile = pathlib.Path(sys.argv[2]) if len(sys.argv) == 3 else DEFAULT_PROFILE
-    print(f"setup: QGIS plugin installed in {install(sys.argv[1], sys.argv[2], profile)}")
+    print(f"setup: QGIS plugin installed in {install(sys.argv[1], profile)}")

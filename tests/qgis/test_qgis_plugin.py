@@ -237,6 +237,7 @@ def test_verify_dialog_pass_and_fail(qgis_app, iface, tmp_path, shared_data):
 
 def test_inspect_dialog(qgis_app, iface, tmp_path, shared_data):
     import byte2bit
+    from qgis.PyQt.QtCore import Qt
     from byte2bit_qgis.gui.dialogs import InspectDialog
     path = byte2bit.transform(shared_data / "raster" / "rasterio" / "RGB.byte.tif", tmp_path / "rgb.b2b")
     dialog = InspectDialog(iface.mainWindow(), iface=iface, path=path)
@@ -247,7 +248,15 @@ def test_inspect_dialog(qgis_app, iface, tmp_path, shared_data):
     assert f"stored {os.path.getsize(path):,} bytes, raw {raw:,} bytes" in text
     assert "Checksums: all OK" in text
     assert "791x718, 3 band(s) Byte, blocks 512x512, level 4, lossless" in text and "EPSG:32618" in text
-    assert "overview_1/band_2 | uint8 | 359x396 | 512x512 | 4 | lossless" in text
+    table = dialog.table
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    assert len(rows) == len(inspection.arrays)
+    assert ["overview_1/band_2", "uint8", "359x396", "512x512", "4", "lossless"] in [r[:6] for r in rows]
+    # sortable, numerically: by stored bytes, largest first
+    table.sortItems(7, Qt.DescendingOrder)
+    stored = [int(table.item(r, 7).text()) for r in range(table.rowCount())]
+    assert stored == sorted((a.stored_bytes for a in inspection.arrays), reverse=True)
+    assert table.item(0, 0).text().startswith("band_")
     assert not dialog.thumb.pixmap().isNull() and dialog.thumb.pixmap().width() <= 256
     screenshot(dialog, "inspect_dialog")
 

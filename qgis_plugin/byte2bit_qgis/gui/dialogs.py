@@ -9,8 +9,8 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QImage, QPixmap
 from qgis.PyQt.QtWidgets import (
     QApplication, QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-    QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox,
-    QVBoxLayout, QWidget,
+    QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ..core import operations
@@ -287,6 +287,11 @@ def _buttons_row(*buttons):
 
 
 class InspectDialog(QDialog):
+    """A summary (file, rasters, checksums) beside the thumbnail, and the arrays as a sortable table,
+    as QGIS's own layer properties show such lists."""
+    COLUMNS = ("Array", "Data type", "Shape", "Chunks", "Level", "Mode", "Raw bytes", "Stored bytes", "Ratio",
+               "Problems")
+
     def __init__(self, parent=None, iface=None, path: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Byte2Bit: inspect a .b2b")
@@ -299,7 +304,16 @@ class InspectDialog(QDialog):
         self.thumb.setAlignment(Qt.AlignCenter)
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
-        self.text.setMinimumSize(640, 300)
+        self.text.setMinimumSize(560, 160)
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumSize(820, 260)
         self.inspection = None
         top = QHBoxLayout()
         top.addWidget(self.thumb)
@@ -307,6 +321,7 @@ class InspectDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(_path_row(self.path, pick, show))
         layout.addLayout(top)
+        layout.addWidget(self.table, 1)
         close = QDialogButtonBox(QDialogButtonBox.Close)
         close.rejected.connect(self.reject)
         layout.addWidget(close)
@@ -321,13 +336,29 @@ class InspectDialog(QDialog):
 
     def run(self):
         path = self.path.text().strip()
+        self.table.setSortingEnabled(False)  # filled in order, then sortable by any column
+        self.table.setRowCount(0)
         try:
             self.inspection = operations.inspect(path)
         except (ValueError, OSError) as e:
             self.inspection = None
             self.text.setPlainText(f"Cannot inspect {path}: {e}")
             return
-        self.text.setPlainText(describe(self.inspection))
+        self.text.setPlainText(summary(self.inspection))
+        for a in self.inspection.arrays:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            mode = "lossless" if not a.quantize_scale else f"error <= {float(a.quantize_scale) / 2:g}"
+            values = (a.name, str(a.dtype), "x".join(map(str, a.shape)), "x".join(map(str, a.chunks)),
+                      a.compression_level, mode, a.raw_bytes, a.stored_bytes, round(a.ratio, 3),
+                      "; ".join(a.problems[:5]))
+            for column, value in enumerate(values):
+                item = QTableWidgetItem()
+                item.setData(Qt.DisplayRole, value)  # numbers sort as numbers
+                if isinstance(value, (int, float)):
+                    item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+                self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
         pixels = operations.thumbnail(path)
         if pixels is not None:
             h, w, _ = pixels.shape
@@ -335,8 +366,8 @@ class InspectDialog(QDialog):
             self.thumb.setPixmap(QPixmap.fromImage(image))
 
 
-def describe(inspection) -> str:
-    """The inspection as the dialog shows it: summary, rasters, then one line per band and overview."""
+def summary(inspection) -> str:
+    """What the dialog shows above its table: the file, sizes, checksums and its rasters."""
     raw = sum(a.raw_bytes for a in inspection.arrays)
     lines = [f"{inspection.path}", f"Byte2Bit {inspection.layout} ({inspection.form}); stored {inspection.file_bytes:,} "
              f"bytes, raw {raw:,} bytes, ratio {raw / max(inspection.file_bytes, 1):.3f}",
@@ -345,11 +376,4 @@ def describe(inspection) -> str:
     from byte2bit.inspection import raster_summary
     for name, r in inspection.rasters.items():
         lines.append(f"Raster{' ' + name if name else ''}: {raster_summary(r)}")
-    lines.append("")
-    lines.append("array | dtype | shape | chunks | level | mode | raw -> stored | ratio")
-    for a in inspection.arrays:
-        mode = "lossless" if not a.quantize_scale else f"error <= {float(a.quantize_scale) / 2:g}"
-        lines.append(f"{a.name} | {a.dtype} | {'x'.join(map(str, a.shape))} | {'x'.join(map(str, a.chunks))} | "
-                     f"{a.compression_level} | {mode} | {a.raw_bytes:,} -> {a.stored_bytes:,} | {a.ratio:.3f}")
-        lines += [f"   ! {p}" for p in a.problems[:5]]
     return "\n".join(lines)
