@@ -157,6 +157,7 @@ bool store_reader::read_central_directory(std::string* why) {
             return *why = "entry " + key + " lies outside the file", false;
         entry.header_offset = offset;
         entry.size = size;
+        entry.header_guess = std::uint32_t(30 + name_len + extra_len);
         if (!entries_.emplace(key, entry).second)
             return *why = "the zip archive holds " + key + " twice", false;
         p += 46 + name_len + extra_len + comment_len;
@@ -164,16 +165,25 @@ bool store_reader::read_central_directory(std::string* why) {
     return true;
 }
 
+// One read of the local header and the data together (one range request over HTTP), guessing the
+// local header's size from the central entry; a header of another size costs a second read.
 bool store_reader::read_zip_entry(const std::string& key, const zip_entry& e, std::vector<GByte>& out,
                                   std::string* why) const {
-    GByte local[30];
-    if (!read_at(e.header_offset, local, 30) || le32(local) != 0x04034b50 || le16(local + 8) != 0)
+    const std::uint64_t guess = std::min<std::uint64_t>(e.header_guess + e.size, file_size_ - e.header_offset);
+    if (guess < 30) return *why = "damaged local header of entry " + key, false;
+    out.resize(std::size_t(guess));
+    if (!read_at(e.header_offset, out.data(), out.size()) || le32(out.data()) != 0x04034b50 || le16(out.data() + 8) != 0)
         return *why = "damaged local header of entry " + key, false;
-    const std::uint64_t data = e.header_offset + 30 + le16(local + 26) + le16(local + 28);
+    const std::uint64_t header = 30 + std::uint64_t(le16(out.data() + 26)) + le16(out.data() + 28);
+    const std::uint64_t data = e.header_offset + header;
     if (data > file_size_ || e.size > file_size_ - data)
         return *why = "entry " + key + " lies outside the file (truncated file?)", false;
-    out.resize(std::size_t(e.size));
-    if (!read_at(data, out.data(), out.size())) return *why = "cannot read entry " + key, false;
+    if (header == e.header_guess) {
+        out.erase(out.begin(), out.begin() + std::ptrdiff_t(header));
+    } else {
+        out.resize(std::size_t(e.size));
+        if (!read_at(data, out.data(), out.size())) return *why = "cannot read entry " + key, false;
+    }
     if (!crc_ok(e.crc, out.data(), out.size())) return *why = "entry " + key + " fails its CRC-32 check", false;
     return true;
 }
@@ -293,6 +303,14 @@ bool store_writer::put(const std::string& key, const void* data, std::size_t siz
     if (key != manifest_key)
         manifest_ += CPLSPrintf("%08x %llu %s\n", crc32_of(data, size), static_cast<unsigned long long>(size),
                                 key.c_str());
+    if (zip_ && key != manifest_key && (key == "zarr.json" || CPLString(key).endsWith("/zarr.json"))) {
+        documents_.emplace_back(key, std::string(static_cast<const char*>(data), size));
+        return true;
+    }
+    return put_entry(key, data, size);
+}
+
+bool store_writer::put_entry(const std::string& key, const void* data, std::size_t size) {
     if (zip_) {
         // Stored, uncompressed entries: the chunks are compressed already, and readers seek into them.
         const char* const options[] = {"COMPRESSED=NO", nullptr};
@@ -325,7 +343,11 @@ bool store_writer::close() {
     doc.Add("zarr_format", 3);
     doc.Add("node_type", "group");
     doc.Add("attributes", attrs);
-    if (!put(manifest_key, doc.Format(CPLJSONObject::PrettyFormat::Pretty))) return false;
+    for (const auto& d : documents_)
+        if (!put_entry(d.first, d.second.data(), d.second.size())) return false;
+    documents_.clear();
+    const std::string text = doc.Format(CPLJSONObject::PrettyFormat::Pretty);
+    if (!put_entry(manifest_key, text.data(), text.size())) return false;
     if (!zip_handle_) return true;
     const bool ok = CPLCloseZip(zip_handle_) == CE_None;
     zip_handle_ = nullptr;

@@ -46,6 +46,7 @@ private:
     struct zip_entry {
         std::uint64_t header_offset = 0, size = 0;
         std::uint32_t crc = 0;
+        std::uint32_t header_guess = 30;  // local header size, if it repeats the central entry's name and extra
     };
     struct listed {
         std::uint64_t size = 0;
@@ -78,10 +79,15 @@ public:
     bool close();
 
 private:
+    bool put_entry(const std::string& key, const void* data, std::size_t size);
+
     std::string path_;
     bool zip_ = false;
     void* zip_handle_ = nullptr;
     std::string manifest_;  // "crc32 size key" lines
+    // A zip's zarr.json documents, written last next to the manifest and the central directory,
+    // so that a reader gets all of them with the one read of the file's end (one HTTP request).
+    std::vector<std::pair<std::string, std::string>> documents_;
 };
 
 }  // namespace b2b_gdal

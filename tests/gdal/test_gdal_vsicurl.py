@@ -61,38 +61,41 @@ def server(tmp_path):
     httpd.shutdown()
 
 
-def test_one_tile_over_http(gdal, server, shared_data):
+def requests(gdal, url: str) -> dict[str, list]:
+    """The HTTP requests of opening `url` with /vsicurl/ and GDAL's default settings, then of
+    reading one 256 x 256 window, then of reading the smallest overview whole."""
+    gdal.VSICurlClearCache()
+    RangeHandler.log.clear()
+    ds = gdal.Open(f"/vsicurl/{url}")
+    seen = {"open": list(RangeHandler.log)}
+    window = ds.GetRasterBand(1).ReadRaster(1024, 512, 256, 256)
+    seen["window"] = RangeHandler.log[len(seen["open"]):]
+    done = len(RangeHandler.log)
+    band = ds.GetRasterBand(1)
+    band.GetOverview(band.GetOverviewCount() - 1).ReadRaster()
+    seen["overview"] = RangeHandler.log[done:]
+    seen["pixels"] = window
+    return seen
+
+
+def test_http_requests_like_a_cog(gdal, server, shared_data):
+    """Open: GDAL's HEAD, its read of the first bytes, and one read of the end (the central
+    directory with every zarr.json document and the manifest beside it); a block or an overview:
+    one range request each, local header and data together. A COG, side by side."""
     folder, url = server
     src = gdal.Open(str(s2_band("B02")))
     gdal.GetDriverByName("B2B").CreateCopy(str(folder / "b02.b2b"), src)
+    gdal.Translate(str(folder / "b02.tif"), src, format="COG",
+                   creationOptions=["BLOCKSIZE=512", "COMPRESS=ZSTD", "PREDICTOR=YES"])
+    b2b, cog = requests(gdal, f"{url}/b02.b2b"), requests(gdal, f"{url}/b02.tif")
+    for name, seen in (("b2b", b2b), ("COG", cog)):
+        print(f"\n/vsicurl/ {name}: " + ", ".join(
+            f"{what} {sum(m == 'GET' for m, _ in seen[what])} GET + {sum(m == 'HEAD' for m, _ in seen[what])} HEAD "
+            f"({sum(n for _, n in seen[what]):,} bytes)" for what in ("open", "window", "overview")))
+    assert b2b["pixels"] == src.GetRasterBand(1).ReadRaster(1024, 512, 256, 256)
+    gets = lambda seen, what: sum(m == "GET" for m, _ in seen[what])  # noqa: E731
+    assert gets(b2b, "open") <= 2 and sum(m == "HEAD" for m, _ in b2b["open"]) <= 1
+    assert gets(b2b, "window") == 1 and gets(b2b, "overview") == 1
+    assert gets(cog, "window") == 1  # the reference it matches
     size = (folder / "b02.b2b").stat().st_size
-    gdal.VSICurlClearCache()
-    RangeHandler.log.clear()
-    with gdal.config_options({"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "0"}) \
-            if hasattr(gdal, "config_options") else _options(gdal):
-        ds = gdal.Open(f"/vsicurl/{url}/b02.b2b")
-        assert ds.GetDriver().ShortName == "B2B"
-        opened = len(RangeHandler.log)
-        tile = ds.GetRasterBand(1).ReadRaster(1024, 512, 256, 256)
-    assert tile == src.GetRasterBand(1).ReadRaster(1024, 512, 256, 256)
-    sent = sum(n for _, n in RangeHandler.log)
-    print(f"\n/vsicurl/: open {opened} requests; open + one 256x256 tile {len(RangeHandler.log)} requests, "
-          f"{sent:,} of {size:,} bytes ({100 * sent / size:.1f}%)")
-    assert len(RangeHandler.log) <= 12
-    assert sent < size / 4
-
-
-class _options:
-    """gdal.config_options for GDAL < 3.7 bindings."""
-    values = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "0"}
-
-    def __init__(self, gdal):
-        self.gdal = gdal
-
-    def __enter__(self):
-        for k, v in self.values.items():
-            self.gdal.SetConfigOption(k, v)
-
-    def __exit__(self, *exc):
-        for k in self.values:
-            self.gdal.SetConfigOption(k, None)
+    assert sum(n for what in ("open", "window") for _, n in b2b[what]) < size / 4
