@@ -179,7 +179,6 @@ def _layout(path: str) -> str:
 
 class Byte2BitBackendEntrypoint(BackendEntrypoint):
     description = "Byte2Bit .b2b files (rasters, products, arrays, archives), zip or directory"
-    url = "https://github.com/byte2bit/byte2bit"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "overview_level", "mask_and_scale",
                                "decode_times")
     supports_groups = True
