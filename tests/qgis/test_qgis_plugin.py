@@ -190,7 +190,8 @@ def test_convert_dialog_safe_and_cancel(qgis_app, iface, project, tmp_path, shar
     dialog.output.setText(str(out_dir / "product.b2b"))
     ok_button(dialog).click()  # the product's metadata lists images it does not hold
     wait_for(dialog)
-    assert "B02_10m.jp2" in str(dialog.error) and not list(out_dir.iterdir())
+    assert "B02_10m.jp2" in str(dialog.error) and "tick 'Skip images missing" in str(dialog.error)
+    assert not list(out_dir.iterdir())
     dialog.skip_missing.setChecked(True)
     ok_button(dialog).click()
     dialog.task.cancel()

@@ -76,9 +76,12 @@ def convert(source: str, output: str, level: int = 4, quantize_scale: float = 0.
         out = b2b.transform(source, output, cogLayout=cog_layout, compression_level=level,
                             quantize_scale=quantize_scale, block_size=block_size, overviews=overviews,
                             skip_missing=skip_missing, progress=_reporter(progress, is_cancelled))
-    except b2b.Byte2BitError:
+    except b2b.Byte2BitError as e:
         if is_cancelled and is_cancelled():
             raise Cancelled("cancelled: no output was written") from None
+        if getattr(e, "missing", None):  # a product lacking images its metadata lists
+            raise ValueError(f"{e}\nIn QGIS: tick 'Skip images missing from a Sentinel-2 product' "
+                             "(SKIP_MISSING=true in Processing).") from None
         raise
     return ConvertResult(source, out, path_size(source), path_size(out), time.perf_counter() - start,
                          stored_rasters(out))
