@@ -341,15 +341,6 @@ bool keeps_source_blocks(GDALDataset* src) {
     return bx == by && bx >= 256 && bx <= max_block_size;
 }
 
-// Overviews a source stores, cheap to copy (a GeoTIFF's, a COG's, a .b2b's, those rasterio builds
-// in memory), unlike the pyramids JPEG 2000 or VRT decode or resample on every read: copying
-// those made a Sentinel-2 product 1.7 times slower to convert than computing the overviews.
-bool stores_overviews(GDALDataset* src) {
-    GDALDriver* driver = src->GetDriver();
-    const char* name = driver ? driver->GetDescription() : "";
-    return EQUAL(name, "GTiff") || EQUAL(name, "MEM") || EQUAL(name, driver_name);
-}
-
 // As the COG driver: NEAREST for masks and paletted bands, else CUBIC, unless one was chosen.
 std::string overview_resampling(const settings& s, GDALRasterBand* b, bool mask) {
     if (!s.resampling.empty()) return CPLString(s.resampling).toupper();
@@ -404,8 +395,7 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
         }
         existing.emplace_back(o->GetXSize(), o->GetYSize());
     }
-    const bool copy_overviews = s.overviews == "FORCE_USE_EXISTING" ||
-                                (s.overviews == "AUTO" && !existing.empty() && stores_overviews(src));
+    const bool copy_overviews = s.overviews == "FORCE_USE_EXISTING" || (s.overviews == "AUTO" && !existing.empty());
     std::vector<std::pair<int, int>> levels;
     if (copy_overviews) {
         levels = existing;
