@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from sample_data import s2_band
+from sample_data import s2_band, safe_product
 
 TYPES = ["Byte", "Int8", "UInt16", "Int16", "UInt32", "Int32", "UInt64", "Int64", "Float32", "Float64",
          "CInt16", "CInt32", "CFloat32", "CFloat64"]
@@ -332,6 +332,9 @@ def test_overview_control(gdal, tmp_path, shared_data):
         for k in range(len(sizes(cog))):
             np.testing.assert_array_equal(copied.GetRasterBand(3).GetOverview(k).ReadAsArray(),
                                           cog.GetRasterBand(3).GetOverview(k).ReadAsArray())
+    # a JPEG 2000's pyramid too, as the COG driver does
+    jp2 = gdal.Open(str(next(safe_product().rglob("*_B04_60m.jp2"))))
+    assert sizes(copy(gdal, jp2, tmp_path / "j.b2b")) == [(915, 915), (458, 458), (229, 229), (115, 115)]
     computed = copy(gdal, cog, tmp_path / "i.b2b", ["OVERVIEWS=IGNORE_EXISTING"])
     assert sizes(computed) == [(396, 359), (198, 180)] and computed.GetMetadata("rio_overview") == {"resampling": "cubic"}
     assert sizes(copy(gdal, src, tmp_path / "n.b2b", ["OVERVIEWS=FORCE_USE_EXISTING"])) == []  # none to copy
