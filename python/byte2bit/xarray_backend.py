@@ -31,7 +31,8 @@ def _dataset(name: str):
     from .raster import gdal
     cache = _local.__dict__.setdefault("datasets", {})
     if name not in cache:
-        cache[name] = gdal().OpenEx(name, gdal().OF_RASTER, allowed_drivers=["B2B"])
+        g = gdal()
+        cache[name] = g.OpenEx(name, g.OF_RASTER, allowed_drivers=["B2B"])
     return cache[name]
 
 
@@ -82,22 +83,21 @@ def _raster_dataset(name: str, overview_level: int, drop_variables) -> xr.Datase
     width, height = grid.XSize, grid.YSize
     bx, by = first.GetBlockSize()
     variables, coords = {}, {}
-    gt = ds.GetGeoTransform(can_return_null=True)
-    if gt is not None:
-        sx, sy = ds.RasterXSize / width, ds.RasterYSize / height  # an overview's pixels are larger
-        gt = (gt[0], gt[1] * sx, gt[2] * sy, gt[3], gt[4] * sx, gt[5] * sy)
-        if gt[2] == 0 and gt[4] == 0:
-            coords["x"] = ("x", gt[0] + (np.arange(width) + 0.5) * gt[1], {"axis": "X", "units": "metre"})
-            coords["y"] = ("y", gt[3] + (np.arange(height) + 0.5) * gt[5], {"axis": "Y", "units": "metre"})
     srs = ds.GetSpatialRef()
     crs_attrs = {}
     if srs is not None:
         wkt = srs.ExportToWkt(["FORMAT=WKT2_2019"])
         crs_attrs = {"crs_wkt": wkt, "spatial_ref": wkt}
-        if srs.IsGeographic():
-            for axis in ("x", "y"):
-                if axis in coords:
-                    coords[axis][2]["units"] = "degrees_east" if axis == "x" else "degrees_north"
+    units = ({"x": "degrees_east", "y": "degrees_north"} if srs.IsGeographic() else
+             dict.fromkeys("xy", srs.GetLinearUnitsName())) if srs is not None else {}
+    gt = ds.GetGeoTransform(can_return_null=True)
+    if gt is not None:
+        sx, sy = ds.RasterXSize / width, ds.RasterYSize / height  # an overview's pixels are larger
+        gt = (gt[0], gt[1] * sx, gt[2] * sy, gt[3], gt[4] * sx, gt[5] * sy)
+        if gt[2] == 0 and gt[4] == 0:
+            for axis, n, origin, step in (("x", width, gt[0], gt[1]), ("y", height, gt[3], gt[5])):
+                attrs = {"axis": axis.upper(), **({"units": units[axis]} if axis in units else {})}
+                coords[axis] = (axis, origin + (np.arange(n) + 0.5) * step, attrs)
     if gt is not None:
         crs_attrs["GeoTransform"] = " ".join(repr(float(v)) for v in gt)
     grid_mapping = {}
@@ -169,12 +169,37 @@ def _array_dataset(path: str, group: str | None, drop_variables) -> xr.Dataset:
 
 
 def _layout(path: str) -> str:
-    from .integrity import Container
-    container = Container(path)
-    try:
-        return container.layout
-    finally:
-        container.close()
+    """The layout named in the root zarr.json, read alone: the readers behind it (the GDAL driver,
+    the checked store) check the whole container, and a full check here cost 3 s per call on a
+    product."""
+    from .integrity import ATTRIBUTE, loads_json
+    if os.path.isdir(path):
+        with open(os.path.join(path, "zarr.json"), "rb") as f:
+            root = loads_json(f.read(), f"{path}: zarr.json")
+    else:
+        import zipfile
+        try:
+            with zipfile.ZipFile(path) as z:
+                root = loads_json(z.read("zarr.json"), f"{path}: zarr.json")
+        except (zipfile.BadZipFile, KeyError):
+            raise Byte2BitError(f"{path} is not a .b2b file (no zarr.json)") from None
+    tag = root.get("attributes", {}).get(ATTRIBUTE) if isinstance(root.get("attributes"), dict) else None
+    return str(tag.get("layout", "?")) if isinstance(tag, dict) else "zarr"
+
+
+def _open(path: str, layout: str, group, overview_level: int, drop_variables, mask_and_scale: bool,
+          decode_times: bool) -> xr.Dataset:
+    if layout in ("raster", "rasters"):
+        group = (group or "").strip("/")
+        if group and layout == "raster":
+            raise InvalidArgumentError(f"{path} holds one raster; it has no group {group!r}")
+        name = f'B2B:"{path}":{group}' if group else path
+        ds = _raster_dataset(name, int(overview_level), drop_variables)
+    else:
+        if overview_level:
+            raise InvalidArgumentError(f"overview_level applies to rasters; {path} holds a {layout}")
+        ds = _array_dataset(path, group, drop_variables)
+    return xr.decode_cf(ds, mask_and_scale=mask_and_scale, decode_times=decode_times)
 
 
 class Byte2BitBackendEntrypoint(BackendEntrypoint):
@@ -194,34 +219,25 @@ class Byte2BitBackendEntrypoint(BackendEntrypoint):
         path = os.fspath(filename_or_obj).rstrip("/")
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such .b2b: {path}")
-        layout = _layout(path)
-        if layout in ("raster", "rasters"):
-            group = (group or "").strip("/")
-            if group and layout == "raster":
-                raise InvalidArgumentError(f"{path} holds one raster; it has no group {group!r}")
-            name = f'B2B:"{path}":{group}' if group else path
-            ds = _raster_dataset(name, int(overview_level), drop_variables)
-        else:
-            if overview_level:
-                raise InvalidArgumentError(f"overview_level applies to rasters; {path} holds a {layout}")
-            ds = _array_dataset(path, group, drop_variables)
-        return xr.decode_cf(ds, mask_and_scale=mask_and_scale, decode_times=decode_times)
+        return _open(path, _layout(path), group, overview_level, drop_variables, mask_and_scale, decode_times)
 
-    def open_groups_as_dict(self, filename_or_obj, **kwargs) -> dict[str, xr.Dataset]:
+    def open_groups_as_dict(self, filename_or_obj, *, drop_variables=None, overview_level: int = 0,
+                            mask_and_scale: bool = True, decode_times: bool = True, **_) -> dict[str, xr.Dataset]:
         path = os.fspath(filename_or_obj).rstrip("/")
         layout = _layout(path)
-        kwargs.pop("group", None)
+        options = (overview_level, drop_variables, mask_and_scale, decode_times)
+        if layout in ("raster", "array"):
+            return {"/": _open(path, layout, None, *options)}
         if layout != "rasters":
-            if layout not in ("raster", "array"):
-                raise Byte2BitError(f"{path} holds a {layout}: open its arrays with open_dataset "
-                                    "(their grids are unrelated), or byte2bit.open_archive")
-            return {"/": self.open_dataset(path, **kwargs)}
-        from .raster import gdal, _subdatasets
-        root = gdal().OpenEx(path, gdal().OF_RASTER, allowed_drivers=["B2B"])
+            raise Byte2BitError(f"{path} holds a {layout}: open its arrays with open_dataset "
+                                "(their grids are unrelated), or byte2bit.open_archive")
+        from .raster import _subdatasets, gdal
+        g = gdal()
+        root = g.OpenEx(path, g.OF_RASTER, allowed_drivers=["B2B"])
         groups = {"/": xr.Dataset(attrs=dict(root.GetMetadata() or {}))}
         for name in _subdatasets(root):
             group = name.rsplit(":", 1)[-1]
-            groups[f"/{group}"] = self.open_dataset(path, group=group, **kwargs)
+            groups[f"/{group}"] = _open(path, layout, group, *options)
         return groups
 
     def open_datatree(self, filename_or_obj, **kwargs) -> xr.DataTree:
