@@ -341,6 +341,28 @@ bool keeps_source_blocks(GDALDataset* src) {
     return bx == by && bx >= 256 && bx <= max_block_size;
 }
 
+// The overview sizes all bands of `src` share; none (and *differ) when their overviews differ.
+std::vector<std::pair<int, int>> shared_overviews(GDALDataset* src, bool* differ) {
+    GDALRasterBand* first = src->GetRasterBand(1);
+    std::vector<std::pair<int, int>> sizes;
+    for (int k = 0; k < first->GetOverviewCount(); ++k) {
+        GDALRasterBand* o = first->GetOverview(k);
+        for (int i = 1; o && i <= src->GetRasterCount(); ++i) {
+            GDALRasterBand* b = src->GetRasterBand(i);
+            GDALRasterBand* other = b->GetOverview(k);
+            if (b->GetOverviewCount() != first->GetOverviewCount() || !other || other->GetXSize() != o->GetXSize() ||
+                other->GetYSize() != o->GetYSize())
+                o = nullptr;
+        }
+        if (!o) {
+            *differ = true;
+            return {};
+        }
+        sizes.emplace_back(o->GetXSize(), o->GetYSize());
+    }
+    return sizes;
+}
+
 // As the COG driver: NEAREST for masks and paletted bands, else CUBIC, unless one was chosen.
 std::string overview_resampling(const settings& s, GDALRasterBand* b, bool mask) {
     if (!s.resampling.empty()) return CPLString(s.resampling).toupper();
@@ -376,24 +398,12 @@ bool write_raster(store_writer& out, GDALDataset* src, const std::string& prefix
     by = std::min(by, height);
     if (double(bx) * by * 16 > double(1u << 30)) return error("block size %s is too large", std::to_string(bx));
 
-    // The source's overviews, when every band has the same ones.
     std::vector<std::pair<int, int>> existing;
-    for (int k = 0; k < first->GetOverviewCount(); ++k) {
-        GDALRasterBand* o = first->GetOverview(k);
-        bool same = o != nullptr;
-        for (int i = 2; same && i <= nbands; ++i) {
-            GDALRasterBand* other = src->GetRasterBand(i)->GetOverview(k);
-            same = other && other->GetXSize() == o->GetXSize() && other->GetYSize() == o->GetYSize() &&
-                   src->GetRasterBand(i)->GetOverviewCount() == first->GetOverviewCount();
-        }
-        if (!same) {
-            if (s.overviews == "FORCE_USE_EXISTING")
-                return error("OVERVIEWS=FORCE_USE_EXISTING: the bands of %s have different overviews",
-                             src->GetDescription());
-            existing.clear();
-            break;
-        }
-        existing.emplace_back(o->GetXSize(), o->GetYSize());
+    if (s.overviews == "AUTO" || s.overviews == "FORCE_USE_EXISTING") {
+        bool differ = false;
+        existing = shared_overviews(src, &differ);
+        if (differ && s.overviews == "FORCE_USE_EXISTING")
+            return error("OVERVIEWS=FORCE_USE_EXISTING: the bands of %s have different overviews", src->GetDescription());
     }
     const bool copy_overviews = s.overviews == "FORCE_USE_EXISTING" || (s.overviews == "AUTO" && !existing.empty());
     std::vector<std::pair<int, int>> levels;

@@ -181,8 +181,8 @@ def group_name(relative: str, tiles: int) -> str:
     return short
 
 
-def image_items(product: Product, relative: str) -> tuple[str, dict[str, str], str | None]:
-    """A description, the band metadata items and the band description of one image."""
+def image_items(product: Product, relative: str) -> tuple[dict[str, str], str | None]:
+    """The band metadata items and the band description of one image."""
     short = group_name(relative, 1)
     band = re.match(r"(B\d[\dA])(?:_\d+m)?$", short)
     items: dict[str, str] = {}
@@ -192,11 +192,11 @@ def image_items(product: Product, relative: str) -> tuple[str, dict[str, str], s
             if f"{kind}_ADD_OFFSET" in items and quantification in product.product_items:
                 items[f"{kind}_QUANTIFICATION_VALUE"] = product.product_items[quantification]
         description = f"{items['BANDNAME']}, central wavelength {items.get('WAVELENGTH', '?')} nm"
-        return relative, items, description
+        return items, description
     for kind in ("AOT", "WVP"):
         if short.startswith(kind + "_") and f"{kind}_QUANTIFICATION_VALUE" in product.product_items:
             items[f"{kind}_QUANTIFICATION_VALUE"] = product.product_items[f"{kind}_QUANTIFICATION_VALUE"]
-    return relative, items, None
+    return items, None
 
 
 @contextlib.contextmanager
@@ -226,7 +226,7 @@ def open_product(g, path: str, skip_missing: bool = False):
             top.SetMetadata([xml_text(g, product, doc)], f"xml:{doc}")
         entries = {}
         for i, relative in enumerate(product.images, start=1):
-            description, items, band_description = image_items(product, relative)
+            items, band_description = image_items(product, relative)
             vrt_name = f"{tmp}/{group_name(relative, tiles)}"
             try:
                 vrt = g.Translate(vrt_name, product.path(relative), format="VRT")
@@ -240,7 +240,7 @@ def open_product(g, path: str, skip_missing: bool = False):
                     band.SetDescription(band_description)
             vrt = None  # noqa: F841  (writes the VRT)
             entries[f"SUBDATASET_{i}_NAME"] = vrt_name
-            entries[f"SUBDATASET_{i}_DESC"] = description
+            entries[f"SUBDATASET_{i}_DESC"] = relative  # how verify pairs it with its source
         top.SetMetadata(entries, "SUBDATASETS")
         yield top
     finally:
