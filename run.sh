@@ -3,6 +3,7 @@
 # ./run.sh test   set everything up, then run the whole test suite (C++ and Python)
 # ./run.sh bench  set everything up, then print the codec benchmark tables
 # ./run.sh bench-gdal  the same for .b2b through GDAL against GeoTIFF and JPEG 2000
+# ./run.sh bench-product  a whole Sentinel-2 product against GeoTIFF and its JPEG 2000 files
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -15,5 +16,6 @@ case "${1:-}" in
          exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/python tests/gdal tests/qgis ;;
   bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
   bench-gdal) shift; exec .venv/bin/python -m byte2bit.bench_gdal "$@" ;;
-  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal" >&2; exit 2 ;;
+  bench-product) shift; exec .venv/bin/python -m byte2bit.bench_product "$@" ;;
+  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product" >&2; exit 2 ;;
 esac
