@@ -2,7 +2,7 @@
 
 The codec is C++ (``byte2bit._core``); this package adds numpy, numcodecs and Zarr v3 codecs, the
 ``.b2b`` container (a Zarr v3 hierarchy as one zip file or a directory), and ``transform`` /
-``verify`` for rasters through the B2B GDAL driver.
+``verify`` for rasters (through the B2B GDAL driver), NetCDF, HDF5 and Zarr.
 
 The parts that need zarr-python or numcodecs are imported on first use, so the codec, rasters and
 inspection also work where those are absent or too new for the numpy at hand (inside QGIS).
@@ -23,7 +23,8 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .inspection import Inspection, inspect_byte2bit
-from .raster import BandReport, VerificationError, VerifyReport, register_gdal_driver, transform, verify
+from .convert import UnknownFormatError, detect, transform, verify, verify_equal
+from .raster import BandReport, VerificationError, VerifyReport, register_gdal_driver
 
 register_gdal_driver()  # so that rasterio and osgeo open .b2b files with nothing exported
 

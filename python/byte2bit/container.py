@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -197,6 +198,84 @@ def _atomic_store(path: str, form: str):
         else:
             _unlink(tmp)
         raise
+
+
+class ContainerWriter:
+    """Writes a .b2b key by key, in the order given, to a temporary name beside ``path``; ``finish``
+    adds the manifest and renames it into place, ``abort`` (or leaving the ``with`` block on an
+    error) removes it. A zip gets fixed entry dates, so the same keys give the same bytes: a run on
+    a Dask cluster writes the file a sequential run writes."""
+
+    ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+    def __init__(self, path, form: str = "zip"):
+        if form not in ("zip", "directory"):
+            raise InvalidArgumentError(f"form must be 'zip' or 'directory', got {form!r}")
+        self.path = os.path.abspath(os.fspath(path))
+        self.form = form
+        self.entries: dict[str, tuple[int, int]] = {}
+        parent, base = os.path.dirname(self.path), os.path.basename(self.path)
+        if not os.path.isdir(parent):
+            raise InvalidArgumentError(f"folder {parent} does not exist")
+        if form == "zip":
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+            self._file = os.fdopen(fd, "w+b")
+            self._zip = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        else:
+            self.tmp = tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+            self._zip = None
+
+    def put(self, key: str, data: bytes) -> None:
+        if key in self.entries or not valid_key(key):
+            raise Byte2BitError(f"internal error: key {key!r} repeated or invalid")
+        self.entries[key] = (len(data), crc32(data))
+        self._write(key, data)
+
+    def _write(self, key: str, data: bytes) -> None:
+        if self._zip is not None:
+            info = zipfile.ZipInfo(key, date_time=self.ZIP_DATE)
+            info.create_system, info.external_attr = 3, 0o644 << 16
+            self._zip.writestr(info, data)
+        else:
+            full = os.path.join(self.tmp, *key.split("/"))
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "wb") as f:
+                f.write(data)
+
+    def forget(self, keys) -> None:
+        """Leave keys out of the manifest (a source that failed half-way): readers then never see
+        them; a directory loses their files, a zip keeps their bytes unreferenced."""
+        for key in keys:
+            del self.entries[key]
+            if self._zip is None:
+                _unlink(os.path.join(self.tmp, *key.split("/")))
+
+    def finish(self) -> str:
+        self._write(MANIFEST_KEY, manifest_document(self.entries))
+        if self._zip is not None:
+            self._zip.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        _replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._zip is not None:
+            with contextlib.suppress(Exception):
+                self._zip.close()
+            with contextlib.suppress(Exception):
+                self._file.close()
+            _unlink(self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is not None:
+            self.abort()
 
 
 def _unlink(p: str) -> None:

@@ -168,6 +168,40 @@ def _array_dataset(path: str, group: str | None, drop_variables) -> xr.Dataset:
     return ds
 
 
+def _datasets_dataset(path: str, group: str | None, drop_variables) -> xr.Dataset:
+    """One group of converted NetCDF/HDF5/Zarr files, raw (CF decoding comes after), with its
+    attributes restored to the types the source library gave (the root's sidecar)."""
+    import zarr
+    from .container import open_store
+    from .datasets import restore_attrs
+    from .integrity import ATTRIBUTE
+    store = open_store(path)
+    try:
+        root = zarr.open_group(store=store, mode="r")
+        records = {r["group"]: r for r in root.attrs[ATTRIBUTE].get("sources", [])}
+        group = (group or "").strip("/")
+        if not group:
+            if len(records) != 1:
+                raise InvalidArgumentError(f"{path} holds {len(records)} files: open one with group= (one of "
+                                           f"{', '.join(sorted(records))}), or all with xarray.open_datatree")
+            group = next(iter(records))
+        top, _, inner = group.partition("/")
+        if top not in records or group not in root:
+            raise InvalidArgumentError(f"{path} has no group {group!r}; files: {', '.join(sorted(records))}")
+        ds = xr.open_zarr(store, group=group, consolidated=False, chunks=None, decode_cf=False,
+                          mask_and_scale=False, decode_times=False, drop_variables=drop_variables)
+        node = root[group]
+        for name, var in ds.variables.items():
+            dtype = var.dtype if var.dtype.kind in "biufc" else None
+            var.attrs = restore_attrs(dict(node[name].attrs), records[top], f"{inner}/{name}" if inner else name, dtype)
+        ds.attrs = restore_attrs(dict(node.attrs), records[top], inner or "/", None)
+    except BaseException:
+        store.close()
+        raise
+    ds.set_close(store.close)
+    return ds
+
+
 def _layout(path: str) -> str:
     """The layout named in the root zarr.json, read alone: the readers behind it (the GDAL driver,
     the checked store) check the whole container, and a full check here cost 3 s per call on a
@@ -188,7 +222,8 @@ def _layout(path: str) -> str:
 
 
 def _open(path: str, layout: str, group, overview_level: int, drop_variables, mask_and_scale: bool,
-          decode_times: bool) -> xr.Dataset:
+          decode_times: bool, decode_coords=True, concat_characters: bool = True, decode_timedelta=None,
+          use_cftime=None) -> xr.Dataset:
     if layout in ("raster", "rasters"):
         group = (group or "").strip("/")
         if group and layout == "raster":
@@ -198,14 +233,17 @@ def _open(path: str, layout: str, group, overview_level: int, drop_variables, ma
     else:
         if overview_level:
             raise InvalidArgumentError(f"overview_level applies to rasters; {path} holds a {layout}")
-        ds = _array_dataset(path, group, drop_variables)
-    return xr.decode_cf(ds, mask_and_scale=mask_and_scale, decode_times=decode_times)
+        ds = (_datasets_dataset if layout == "datasets" else _array_dataset)(path, group, drop_variables)
+    return xr.decode_cf(ds, mask_and_scale=mask_and_scale, decode_times=decode_times, decode_coords=decode_coords,
+                        concat_characters=concat_characters, decode_timedelta=decode_timedelta,
+                        use_cftime=use_cftime)
 
 
 class Byte2BitBackendEntrypoint(BackendEntrypoint):
     description = "Byte2Bit .b2b files (rasters, products, arrays, archives), zip or directory"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "overview_level", "mask_and_scale",
-                               "decode_times")
+                               "decode_times", "decode_coords", "concat_characters", "decode_timedelta",
+                               "use_cftime")
     supports_groups = True
 
     def guess_can_open(self, filename_or_obj) -> bool:
@@ -215,19 +253,26 @@ class Byte2BitBackendEntrypoint(BackendEntrypoint):
             return False
 
     def open_dataset(self, filename_or_obj, *, drop_variables=None, group=None, overview_level: int = 0,
-                     mask_and_scale: bool = True, decode_times: bool = True) -> xr.Dataset:
+                     mask_and_scale: bool = True, decode_times: bool = True, decode_coords=True,
+                     concat_characters: bool = True, decode_timedelta=None, use_cftime=None) -> xr.Dataset:
         path = os.fspath(filename_or_obj).rstrip("/")
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such .b2b: {path}")
-        return _open(path, _layout(path), group, overview_level, drop_variables, mask_and_scale, decode_times)
+        return _open(path, _layout(path), group, overview_level, drop_variables, mask_and_scale, decode_times,
+                     decode_coords, concat_characters, decode_timedelta, use_cftime)
 
     def open_groups_as_dict(self, filename_or_obj, *, drop_variables=None, overview_level: int = 0,
-                            mask_and_scale: bool = True, decode_times: bool = True, **_) -> dict[str, xr.Dataset]:
+                            mask_and_scale: bool = True, decode_times: bool = True, decode_coords=True,
+                            concat_characters: bool = True, decode_timedelta=None, use_cftime=None,
+                            **_) -> dict[str, xr.Dataset]:
         path = os.fspath(filename_or_obj).rstrip("/")
         layout = _layout(path)
-        options = (overview_level, drop_variables, mask_and_scale, decode_times)
+        options = (overview_level, drop_variables, mask_and_scale, decode_times, decode_coords, concat_characters,
+                   decode_timedelta, use_cftime)
         if layout in ("raster", "array"):
             return {"/": _open(path, layout, None, *options)}
+        if layout == "datasets":
+            return _datasets_groups(path, options)
         if layout != "rasters":
             raise Byte2BitError(f"{path} holds a {layout}: open its arrays with open_dataset "
                                 "(their grids are unrelated), or byte2bit.open_archive")
@@ -242,3 +287,24 @@ class Byte2BitBackendEntrypoint(BackendEntrypoint):
 
     def open_datatree(self, filename_or_obj, **kwargs) -> xr.DataTree:
         return xr.DataTree.from_dict(self.open_groups_as_dict(filename_or_obj, **kwargs))
+
+
+def _datasets_groups(path: str, options) -> dict[str, xr.Dataset]:
+    """Every group of every converted file: "/<file group>/<group>" -> its dataset."""
+    import zarr
+    from .container import open_store
+    store = open_store(path)
+    try:
+        root = zarr.open_group(store=store, mode="r")
+        names = [name for name, _ in root.groups()]
+        paths = []
+        for name in sorted(names):
+            paths.append(name)
+            paths += sorted(f"{name}/{sub}" for sub, node in root[name].members(max_depth=None)
+                            if isinstance(node, zarr.Group))
+    finally:
+        store.close()
+    groups = {"/": xr.Dataset()}
+    for group in paths:
+        groups[f"/{group}"] = _open(path, "datasets", group, *options)
+    return groups

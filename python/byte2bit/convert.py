@@ -1,0 +1,170 @@
+"""``transform`` and ``verify`` for every input: the format is recognised by content (magic bytes),
+then rasters go through the B2B GDAL driver (``raster.py``) and NetCDF, HDF5 and Zarr through
+``datasets.py``. A glob or a list becomes one .b2b with a group per input file."""
+from __future__ import annotations
+
+import glob
+import os
+import zipfile
+
+from . import datasets, raster, safe
+from .errors import Byte2BitError, InvalidArgumentError
+
+ACCEPTED = ("GeoTIFF/COG, JPEG 2000, a Sentinel-2 SAFE product (folder or .zip), NetCDF (classic, 64-bit "
+            "offset, NetCDF-4), HDF5, Zarr v2/v3 (directory or .zip), and other rasters GDAL reads")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+class UnknownFormatError(InvalidArgumentError):
+    """The input is none of the formats transform accepts."""
+
+
+def detect(path: str) -> str:
+    """What a file or folder holds: "raster", "safe", "netcdf3", "netcdf4", "hdf5", "zarr" or "grib"."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    if os.path.isdir(path):
+        if safe.product_root(path):
+            return "safe"
+        if any(os.path.exists(os.path.join(path, n)) for n in ("zarr.json", ".zgroup", ".zarray")):
+            return "zarr"
+        raise UnknownFormatError(f"{path} is a folder that is neither a Zarr store nor a Sentinel-2 SAFE product; "
+                                 f"transform accepts {ACCEPTED}")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:4] == b"CDF\x01" or head[:4] == b"CDF\x02" or head[:4] == b"CDF\x05":
+        return "netcdf3"
+    # HDF5's signature sits at 0, 512, 1024, 2048, ... (after a user block)
+    if any(_at(path, offset, len(HDF5_MAGIC)) == HDF5_MAGIC for offset in (0, 512, 1024, 2048, 4096, 8192)):
+        from .sources.netcdf_hdf5 import is_netcdf4
+        try:
+            return "netcdf4" if is_netcdf4(path) else "hdf5"
+        except OSError as e:
+            raise Byte2BitError(f"{path}: an HDF5 file that HDF5 cannot open ({e}); is it truncated?") from None
+    if head[:4] == b"GRIB":
+        return "grib"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") or head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" \
+            or head[:4] == b"\xff\x4f\xff\x51":
+        return "raster"
+    if head[:4] == b"PK\x03\x04" and zipfile.is_zipfile(path):
+        if safe.product_root(path):
+            return "safe"
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+        if names & {"zarr.json", ".zgroup", ".zarray"}:
+            if "__manifest__/zarr.json" in names:
+                raise UnknownFormatError(f"{path} is already a .b2b")
+            return "zarr"
+    try:  # any other raster GDAL reads (VRT, PNG, HDF4, ...) keeps today's raster path
+        g = raster.gdal()
+        if g.IdentifyDriverEx(path, g.OF_RASTER) is not None:
+            return "raster"
+    except Byte2BitError:
+        pass
+    raise UnknownFormatError(f"{path}: unknown format (starts with {head[:8]!r}); transform accepts {ACCEPTED}")
+
+
+def _at(path: str, offset: int, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def expand(src) -> tuple[list[str], bool]:
+    """(input paths, whether they are several): a path, a glob pattern, or a list of those."""
+    items = [os.fspath(s) for s in src] if isinstance(src, (list, tuple)) else [os.fspath(src)]
+    paths = []
+    for item in items:
+        if glob.has_magic(item):
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise InvalidArgumentError(f"no file matches {item!r}")
+            paths += matches
+        else:
+            paths.append(item)
+    if not paths:
+        raise InvalidArgumentError("no input given")
+    return paths, isinstance(src, (list, tuple)) or len(paths) > 1 or glob.has_magic(items[0])
+
+
+def _classify(paths: list[str], on_error: str) -> tuple[list[str], list[str], list[dict]]:
+    kept, formats, bad = [], [], []
+    for p in paths:
+        try:
+            formats.append(detect(p))
+            kept.append(p)
+        except (Byte2BitError, OSError) as e:
+            if on_error != "skip":
+                raise
+            bad.append({"file": os.path.basename(p.rstrip("/")), "error": str(e)})
+    kinds = {"raster" if f in ("raster", "safe") else f for f in formats}
+    if "grib" in kinds:
+        raise InvalidArgumentError("GRIB input is not supported yet (GRIB message stores are a later release)")
+    if "raster" in kinds and len(kinds) > 1:
+        raise InvalidArgumentError("rasters and NetCDF/HDF5/Zarr files cannot go into one .b2b: convert them "
+                                   "separately")
+    return kept, formats, bad
+
+
+def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quantize_scale: float = 0, *,
+              form: str = "zip", progress=None, on_error: str = "raise", chunks: dict | None = None,
+              encoding: dict | None = None, **raster_options):
+    """Convert ``src`` into a .b2b at ``dst`` and return its path.
+
+    ``src`` is a file or folder, a glob pattern or a list; the format is recognised by content:
+    GeoTIFF/COG/JPEG 2000 and Sentinel-2 SAFE products (through the B2B GDAL driver; see
+    ``raster.transform`` for ``cogLayout``, ``block_size``, ``overviews``, ``num_threads`` and
+    ``skip_missing``), NetCDF, HDF5 and Zarr (one group per input file, CF encodings kept;
+    ``chunks={dim: size}`` and ``encoding={variable: {"compression_level", "quantize_scale",
+    "chunks"}}`` override the defaults). Several inputs go into one .b2b. With
+    ``on_error="skip"``, inputs that cannot be read are left out and listed in the .b2b (and in
+    ``verify``'s report). ``quantize_scale > 0`` is error-bounded (floating-point data, never
+    coordinates). ``progress``: True for a bar (the default for NetCDF/HDF5/Zarr), False, or a
+    callable taking the fraction done.
+    """
+    paths, many = expand(src)
+    kept, formats, bad = _classify(paths, on_error)
+    if not kept:
+        raise Byte2BitError("no input could be converted:\n  " + "\n  ".join(f"{b['file']}: {b['error']}" for b in bad))
+    if formats[0] in ("raster", "safe"):
+        if chunks or encoding:
+            raise InvalidArgumentError("chunks= and encoding= apply to NetCDF, HDF5 and Zarr inputs; rasters take "
+                                       "block_size=")
+        return raster.transform(kept if many else kept[0], dst, cogLayout, compression_level, quantize_scale,
+                                form=form, progress=progress, **raster_options)
+    if raster_options:
+        raise InvalidArgumentError(f"{', '.join(sorted(raster_options))}: raster options, not for NetCDF, HDF5 or Zarr")
+    out = datasets.transform(kept, formats, dst, compression_level=compression_level, quantize_scale=quantize_scale,
+                             chunks=chunks, encoding=encoding, form=form,
+                             progress=True if progress is None else progress, on_error=on_error,
+                             skipped=bad)
+    return out
+
+
+def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True):
+    """Compare ``dst`` (.b2b) with its source(s): structure, metadata and every value, bit-exact
+    (NaN equal to NaN) or within the error bound the file was written with. Returns a report;
+    raises VerificationError on any difference unless ``raise_on_mismatch`` is False."""
+    paths, many = expand(src)
+    formats = [detect(p) for p in paths]
+    if formats[0] in ("raster", "safe"):
+        return raster.verify(paths if many else paths[0], dst, progress=progress, raise_on_mismatch=raise_on_mismatch)
+    _classify(paths, "raise")
+    return datasets.verify(paths, formats, dst, progress=True if progress is None else progress,
+                           raise_on_mismatch=raise_on_mismatch)
+
+
+def verify_equal(src, dst, arrays, progress_every: int = 0, *, raise_on_mismatch: bool = True):
+    """Compare only the named arrays of ``dst`` with the source, value by value. Names are variable
+    paths ("air_temperature", "NS/SLV/zFactorCorrected"), or "<file group>/<path>" to pick one
+    file of several. Prints progress every ``progress_every`` chunks (0: silent)."""
+    if isinstance(arrays, str) or not arrays:
+        raise InvalidArgumentError("arrays must be a non-empty list of array names")
+    paths, _ = expand(src)
+    formats = [detect(p) for p in paths]
+    if formats[0] in ("raster", "safe"):
+        raise InvalidArgumentError("verify_equal compares NetCDF, HDF5 and Zarr arrays; use verify for rasters")
+    _classify(paths, "raise")
+    return datasets.verify(paths, formats, dst, arrays=list(arrays), progress=False,
+                           progress_every=int(progress_every), raise_on_mismatch=raise_on_mismatch)
