@@ -1,4 +1,4 @@
-"""The ``b2b`` command line: inspect, compress and decompress .b2b files."""
+"""The ``b2b`` command line: inspect, compress, decompress, transform and verify."""
 from __future__ import annotations
 
 import argparse
@@ -71,23 +71,28 @@ def cmd_decompress(args) -> int:
 
 
 def cmd_transform(args) -> int:
-    from .raster import transform
+    from .convert import detect, expand, transform
+    inputs = args.input if len(args.input) > 1 else args.input[0]
+    options = dict(compression_level=args.level, quantize_scale=args.quantize_scale,
+                   form="directory" if args.directory else "zip", progress=True, on_error=args.on_error)
+    if detect(expand(inputs)[0][0]) in ("raster", "safe"):
+        options.update(cogLayout=not args.no_cog_layout, block_size=args.block_size,
+                       overviews=not args.no_overviews, skip_missing=args.skip_missing)
     start = time.perf_counter()
-    out = transform(args.input if len(args.input) > 1 else args.input[0], args.output,
-                    cogLayout=not args.no_cog_layout, compression_level=args.level,
-                    quantize_scale=args.quantize_scale, block_size=args.block_size,
-                    overviews=not args.no_overviews, form="directory" if args.directory else "zip",
-                    skip_missing=args.skip_missing, progress=True)
+    out = transform(inputs, args.output, **options)
     seconds = time.perf_counter() - start
-    for target in out if isinstance(out, list) else [out]:
-        print(f"{target}: {container.inspect_byte2bit(target).file_bytes:,} bytes")
+    report = container.inspect_byte2bit(out)
+    print(f"{out}: {report.file_bytes:,} bytes")
+    for note in report.notes:
+        print(f"  note: {note}")
     print(f"done in {seconds:.2f} s")
     return 0
 
 
 def cmd_verify(args) -> int:
-    from .raster import verify
-    report = verify(args.source, args.b2b, progress=True, raise_on_mismatch=False)
+    from .convert import verify
+    report = verify(args.source if len(args.source) > 1 else args.source[0], args.b2b, progress=True,
+                    raise_on_mismatch=False)
     print(report)
     return 0 if report.ok else 1
 
@@ -111,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
     s.set_defaults(func=cmd_compress)
 
-    s = sub.add_parser("transform", help="convert rasters (GeoTIFF, COG, JP2, Sentinel-2 SAFE) into .b2b")
-    s.add_argument("input", nargs="+", help="rasters, a glob pattern, or a .SAFE folder or .zip")
-    s.add_argument("output", help="the .b2b to write, or a folder for several inputs")
+    s = sub.add_parser("transform", help="convert rasters (GeoTIFF, COG, JP2, Sentinel-2 SAFE), NetCDF, HDF5 and "
+                                         "Zarr into one .b2b")
+    s.add_argument("input", nargs="+", help="files or folders, or a glob pattern (several go into one .b2b)")
+    s.add_argument("output", help="the .b2b to write")
     s.add_argument("--level", type=int, choices=(0, 1, 2, 4), default=4, help="0 fastest ... 4 smallest")
     s.add_argument("--quantize-scale", type=float, default=0.0,
                    help="> 0: error-bounded floating-point bands (every value within scale/2)")
@@ -123,10 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
     s.add_argument("--skip-missing", action="store_true",
                    help="convert a Sentinel-2 product whose metadata lists images it does not hold (recorded)")
+    s.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="skip: leave out inputs that cannot be read, convert the rest, list them (NetCDF/HDF5/Zarr)")
     s.set_defaults(func=cmd_transform)
 
-    s = sub.add_parser("verify", help="compare every pixel of a .b2b with its source; exit 1 if they differ")
-    s.add_argument("source")
+    s = sub.add_parser("verify", help="compare every value of a .b2b with its source(s); exit 1 if they differ")
+    s.add_argument("source", nargs="+", help="the source file(s), folder or glob pattern")
     s.add_argument("b2b")
     s.set_defaults(func=cmd_verify)
 

@@ -7,7 +7,8 @@ import glob
 import os
 import zipfile
 
-from . import datasets, raster, safe
+from . import raster, safe
+from .core import LEVELS
 from .errors import Byte2BitError, InvalidArgumentError
 
 ACCEPTED = ("GeoTIFF/COG, JPEG 2000, a Sentinel-2 SAFE product (folder or .zip), NetCDF (classic, 64-bit "
@@ -123,11 +124,15 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     coordinates). ``progress``: True for a bar (the default for NetCDF/HDF5/Zarr), False, or a
     callable taking the fraction done.
     """
+    if compression_level not in LEVELS:
+        raise InvalidArgumentError(f"compression_level must be 0, 1, 2 or 4, got {compression_level!r}")
     paths, many = expand(src)
     kept, formats, bad = _classify(paths, on_error)
     if not kept:
         raise Byte2BitError("no input could be converted:\n  " + "\n  ".join(f"{b['file']}: {b['error']}" for b in bad))
     if formats[0] in ("raster", "safe"):
+        if bad:
+            raise Byte2BitError("cannot convert: " + "; ".join(f"{b['file']}: {b['error']}" for b in bad))
         if chunks or encoding:
             raise InvalidArgumentError("chunks= and encoding= apply to NetCDF, HDF5 and Zarr inputs; rasters take "
                                        "block_size=")
@@ -135,6 +140,7 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
                                 form=form, progress=progress, **raster_options)
     if raster_options:
         raise InvalidArgumentError(f"{', '.join(sorted(raster_options))}: raster options, not for NetCDF, HDF5 or Zarr")
+    from . import datasets  # zarr-python: imported only here, so rasters convert where it cannot load (QGIS)
     out = datasets.transform(kept, formats, dst, compression_level=compression_level, quantize_scale=quantize_scale,
                              chunks=chunks, encoding=encoding, form=form,
                              progress=True if progress is None else progress, on_error=on_error,
@@ -151,6 +157,7 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True):
     if formats[0] in ("raster", "safe"):
         return raster.verify(paths if many else paths[0], dst, progress=progress, raise_on_mismatch=raise_on_mismatch)
     _classify(paths, "raise")
+    from . import datasets
     return datasets.verify(paths, formats, dst, progress=True if progress is None else progress,
                            raise_on_mismatch=raise_on_mismatch)
 
@@ -166,5 +173,6 @@ def verify_equal(src, dst, arrays, progress_every: int = 0, *, raise_on_mismatch
     if formats[0] in ("raster", "safe"):
         raise InvalidArgumentError("verify_equal compares NetCDF, HDF5 and Zarr arrays; use verify for rasters")
     _classify(paths, "raise")
+    from . import datasets
     return datasets.verify(paths, formats, dst, arrays=list(arrays), progress=False,
                            progress_every=int(progress_every), raise_on_mismatch=raise_on_mismatch)

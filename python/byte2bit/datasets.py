@@ -420,20 +420,6 @@ def plan(tree: sources.SourceTree, group: str, options: Options) -> list[Planned
 # transform
 
 
-def group_names(paths: list[str]) -> list[str]:
-    """A group name per file: its name without suffix, made a valid key, unique."""
-    names = []
-    for p in paths:
-        stem = os.path.basename(p.rstrip("/"))
-        stem = os.path.splitext(stem)[0] if "." in stem[1:] else stem
-        stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("._") or "file"
-        unique, n = stem, 2
-        while unique in names:
-            unique, n = f"{stem}_{n}", n + 1
-        names.append(unique)
-    return names
-
-
 def _progress(progress, total: int, desc: str):
     """(tick(n), close()) for progress=True (a tqdm bar), False/None, or a callable(fraction)."""
     if progress is True:
@@ -532,7 +518,7 @@ def transform(paths: list[str], formats: list[str], dst, *, compression_level: i
             if on_error == "raise" or isinstance(e, InvalidArgumentError):
                 raise
             skipped.append({"file": os.path.basename(path.rstrip("/")), "error": str(e)})
-    names = group_names([t.path for t in trees])
+    names = sources.group_names([t.path for t in trees])
     planned = [plan(t, n, options) for t, n in zip(trees, names)]
     total = sum(math.prod(math.ceil(s / c) for s, c in zip(p.variable.shape, p.chunks)) if p.variable.shape else 1
                 for ps in planned for p in ps)

@@ -41,6 +41,7 @@ class Inspection:
     problems: list[str] = field(default_factory=list)       # of the container: missing keys, manifest
     warnings: list[str] = field(default_factory=list)       # what an older file cannot prove
     format_version: int = 1
+    notes: list[str] = field(default_factory=list)          # how arrays are stored, inputs skipped
 
     @property
     def unverified(self) -> bool:
@@ -59,7 +60,7 @@ class Inspection:
     def to_dict(self) -> dict:
         return {"path": self.path, "form": self.form, "layout": self.layout, "format_version": self.format_version,
                 "file_bytes": self.file_bytes, "ok": self.ok, "checksums_ok": self.ok, "problems": self.problems,
-                "warnings": self.warnings, "rasters": self.rasters,
+                "warnings": self.warnings, "notes": self.notes, "rasters": self.rasters,
                 "arrays": [dict(vars(a), ratio=a.ratio) for a in self.arrays]}
 
     def __str__(self) -> str:
@@ -67,7 +68,7 @@ class Inspection:
             all(not a.problems for a in self.arrays) else "FAILED"
         lines = [f"{self.path}: Byte2Bit {self.layout} ({self.form}), {self.file_bytes:,} bytes, integrity {status}"]
         lines += [f"  ! {p}" for p in self.problems[:10]]
-        lines += [f"  note: {w}" for w in self.warnings[:10]]
+        lines += [f"  note: {w}" for w in self.warnings[:10] + self.notes]
         for name, r in self.rasters.items():
             lines.append(f"  raster {name or '(root)'}: {raster_summary(r)}")
         for a in self.arrays:
@@ -209,7 +210,28 @@ def inspect_byte2bit(path) -> Inspection:
         warnings = list(c.warnings)
         if rasters and not problems:
             problems += _driver_problems(path, warnings)
+        notes = _datasets_notes(attrs.get("byte2bit")) if c.layout == "datasets" else []
         file_bytes = sum(max(0, s) for s in c.sizes.values()) if c.form == "directory" else os.path.getsize(path)
         return Inspection(path=path, form=c.form, layout=c.layout, file_bytes=file_bytes, arrays=reports,
                           rasters=rasters, problems=problems, warnings=warnings,
-                          format_version=c.version)
+                          format_version=c.version, notes=notes)
+
+
+def _datasets_notes(tag) -> list[str]:
+    """What a user of converted NetCDF/HDF5/Zarr files should know: arrays not stored as their
+    source type, attributes only the sidecar holds, inputs skipped."""
+    notes = []
+    for record in tag.get("sources", []) if isinstance(tag, dict) else []:
+        if not isinstance(record, dict):
+            continue
+        for var, entry in (record.get("variables") or {}).items():
+            if isinstance(entry, dict) and entry.get("stored_as"):
+                notes.append(f"{record.get('group')}/{var}: {entry['stored_as']} (source dtype "
+                             f"{entry.get('source_dtype')}); xarray's engine='byte2bit' and verify give back the source type")
+        for node, attrs in (record.get("attributes_aside") or {}).items():
+            notes.append(f"{record.get('group')}/{node}: attribute(s) {', '.join(attrs)} kept in the root's byte2bit "
+                         "attribute only (xarray's Zarr reader cannot read them for this type); engine='byte2bit' "
+                         "restores them")
+    for s in tag.get("skipped", []) if isinstance(tag, dict) else []:
+        notes.append(f"input {s.get('file')} was skipped at transform: {s.get('error')}")
+    return notes

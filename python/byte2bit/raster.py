@@ -11,6 +11,7 @@ import glob
 import math
 import os
 import sys
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,13 +78,40 @@ def _b2b_name(path: str) -> str:
 
 
 @contextlib.contextmanager
-def _open_source(g, path: str, skip_missing: bool):
-    """The GDAL dataset to copy: the raster, or for a Sentinel-2 product the list of its images."""
-    if safe.product_root(path):
+def _open_source(g, path, skip_missing: bool):
+    """The GDAL dataset to copy: the raster; for a Sentinel-2 product the list of its images; for
+    several rasters (a list of paths) the list of them."""
+    if isinstance(path, list):
+        with _raster_list(g, path) as ds:
+            yield ds
+    elif safe.product_root(path):
         with safe.open_product(g, path, skip_missing) as ds:
             yield ds
     else:
         yield g.Open(path)
+
+
+@contextlib.contextmanager
+def _raster_list(g, paths: list[str]):
+    """A dataset listing rasters as subdatasets (VRTs in /vsimem/ named as their .b2b groups, after
+    their files), described by their file names, which is how verify pairs them again."""
+    from .sources import group_names
+    tmp = f"/vsimem/b2b_list_{uuid.uuid4().hex}"
+    try:
+        top = g.GetDriverByName("MEM").Create("", 1, 1, 0)
+        entries = {}
+        for i, (path, name) in enumerate(zip(paths, group_names(paths)), start=1):
+            try:
+                g.Translate(f"{tmp}/{name}", path, format="VRT")
+            except RuntimeError as e:
+                raise Byte2BitError(f"cannot read {path}: {e}") from None
+            entries[f"SUBDATASET_{i}_NAME"] = f"{tmp}/{name}"
+            entries[f"SUBDATASET_{i}_DESC"] = os.path.basename(path)
+        top.SetMetadata(entries, "SUBDATASETS")
+        yield top
+    finally:
+        for name in g.ReadDir(tmp) or []:
+            g.Unlink(f"{tmp}/{name}")
 
 
 def _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form, num_threads):
@@ -135,8 +163,8 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     ``.zip``: one .b2b with a raster per image file and its metadata XML), a glob pattern, or a
     list of those. Images a product's metadata lists but that are absent are an error naming
     them, unless ``skip_missing`` is True (the .b2b then records them as skipped).
-    With one input, ``dst`` is the output file (its suffix becomes ``.b2b``) and the output path is
-    returned; with several, ``dst`` is a folder and the list of outputs is returned. ``progress``
+    ``dst`` is the output file (its suffix becomes ``.b2b``); its path is returned. Several inputs
+    go into that one file, a raster group per input (GDAL lists them as subdatasets). ``progress``
     is True for a progress bar or a callable taking the fraction done (return False to cancel).
     ``cog_layout`` is the snake_case spelling of ``cogLayout``: keep a tiled GeoTIFF/COG source's
     blocks when they are square and 256 or more (the driver's COG_LAYOUT).
@@ -144,7 +172,7 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     if cog_layout is not None:
         cogLayout = cog_layout
     g = gdal()
-    sources = src if isinstance(src, (list, tuple)) else None
+    sources = [os.fspath(s) for s in src] if isinstance(src, (list, tuple)) else None
     if sources is None:
         src = os.fspath(src)
         sources = sorted(glob.glob(src)) if glob.has_magic(src) else [src]
@@ -154,32 +182,24 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     opts = _creation_options(compression_level, quantize_scale, cogLayout, block_size, overviews, form,
                              num_threads)
     dst = os.fspath(dst)
-    # As GDAL does, a missing folder is an error (a mistyped path is not created silently); only
-    # the output folder of several inputs is created, inside a folder that exists.
-    if many:
-        if not os.path.isdir(dst):
-            _require_folder(os.path.dirname(os.path.abspath(dst)))
-            os.mkdir(dst)
-        targets = [os.path.join(dst, os.path.basename(_b2b_name(os.fspath(s)))) for s in sources]
-    else:
-        targets = [_b2b_name(dst)]
-        if not dst.startswith("/vsi"):
-            _require_folder(os.path.dirname(os.path.abspath(targets[0])))
-    driver = g.GetDriverByName(DRIVER)
-    for s, target in zip(sources, targets):
-        s = os.fspath(s)
+    target = _b2b_name(dst)
+    # As GDAL does, a missing folder is an error (a mistyped path is not created silently).
+    if not dst.startswith("/vsi"):
+        _require_folder(os.path.dirname(os.path.abspath(target)))
+    for s in sources:
         if not os.path.exists(s) and not s.startswith("/vsi"):
             raise FileNotFoundError(f"no such raster: {s}")
-        callback, done = _progress_callback(progress, os.path.basename(s.rstrip("/")))
-        try:
-            with _open_source(g, s, skip_missing) as ds:
-                out = driver.CreateCopy(target, ds, strict=0, options=opts, callback=callback)
-                out = None  # noqa: F841  (closes the new file)
-        except RuntimeError as e:
-            raise Byte2BitError(f"{s} -> {target}: {e}") from None
-        finally:
-            done()
-    return targets if many else targets[0]
+    name = f"{len(sources)} rasters" if many else os.path.basename(sources[0].rstrip("/"))
+    callback, done = _progress_callback(progress, name)
+    try:
+        with _open_source(g, sources if many else sources[0], skip_missing) as ds:
+            out = g.GetDriverByName(DRIVER).CreateCopy(target, ds, strict=0, options=opts, callback=callback)
+            out = None  # noqa: F841  (closes the new file)
+    except RuntimeError as e:
+        raise Byte2BitError(f"{name} -> {target}: {e}") from None
+    finally:
+        done()
+    return target
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,14 +351,22 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True) -> Verify
     error bound allows raises VerificationError, unless ``raise_on_mismatch`` is False.
     """
     g = gdal()
-    src, dst = os.fspath(src), os.fspath(dst)
-    report = VerifyReport(source=src, b2b=dst)
+    many = isinstance(src, (list, tuple))
+    src = [os.fspath(s) for s in src] if many else os.fspath(src)
+    dst = os.fspath(dst)
+    report = VerifyReport(source=", ".join(src) if many else src, b2b=dst)
     try:
         dds = g.OpenEx(dst, g.OF_RASTER, allowed_drivers=[DRIVER])
-        sds = None if safe.product_root(src) else g.Open(src)
+        sds = None if many or safe.product_root(src) else g.Open(src)
     except RuntimeError as e:
         raise InvalidArgumentError(str(e)) from None
-    if sds is None:
+    if many:
+        stored = dict(zip(_subdatasets(dds, "_DESC"), _subdatasets(dds)))
+        files = {os.path.basename(s): s for s in src}
+        report.problems += [f"{f}: in the sources, not in the .b2b" for f in sorted(set(files) - set(stored))]
+        report.problems += [f"{f}: in the .b2b, not among the sources" for f in sorted(set(stored) - set(files))]
+        pairs = [(g.Open(files[f]), g.Open(stored[f])) for f in sorted(set(files) & set(stored))]
+    elif sds is None:
         pairs = _product_pairs(g, src, dds, report)
     elif sds.RasterCount == 0:
         s_names, d_names = _subdatasets(sds), _subdatasets(dds)

@@ -57,11 +57,19 @@ def test_error_bounded_transform(gdal, tmp_path, shared_data):
     assert report.bands[0].bound == 0.025 and 0 < report.bands[0].max_abs_error <= 0.025
 
 
-def test_glob_of_inputs(tmp_path, shared_data):
+def test_glob_of_inputs_into_one_b2b(gdal, tmp_path, shared_data):
     pattern = str(shared_data / "raster" / "landsat8" / "*_B[23].TIF")
-    outs = byte2bit.transform(pattern, tmp_path / "out", compression_level=1)
-    assert sorted(p.rsplit("/", 1)[1] for p in outs) == [
-        "LC08_L1TP_224078_20200518_20200518_01_RT_B2.b2b", "LC08_L1TP_224078_20200518_20200518_01_RT_B3.b2b"]
+    out = byte2bit.transform(pattern, tmp_path / "out", compression_level=1)
+    assert out == str(tmp_path / "out.b2b")
+    ds = gdal.Open(out)
+    names = [v for k, v in sorted(ds.GetMetadata("SUBDATASETS").items()) if k.endswith("_NAME")]
+    assert [n.rsplit(":", 1)[1] for n in names] == [
+        "LC08_L1TP_224078_20200518_20200518_01_RT_B2", "LC08_L1TP_224078_20200518_20200518_01_RT_B3"]
+    assert byte2bit.verify(pattern, out).equal
+    # a source missing at verify is a problem, never a pass
+    only_b2 = str(shared_data / "raster" / "landsat8" / "*_B2.TIF")
+    report = byte2bit.verify(only_b2, out, raise_on_mismatch=False)
+    assert not report.ok and any("B3.TIF: in the .b2b, not among the sources" in p for p in report.problems)
 
 
 def test_safe_60m_through_gdal_translate(gdal, tmp_path, shared_data):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -114,3 +115,17 @@ def read(path: str, fmt: str, variable: str, slices: tuple) -> np.ndarray:
 
 def _window(slices) -> str:
     return "[" + ", ".join(f"{s.start}:{s.stop}" for s in slices) + "]" if slices else ""
+
+
+def group_names(paths: list[str]) -> list[str]:
+    """A group name per file: its name without suffix, made a valid key, unique."""
+    names = []
+    for p in paths:
+        stem = os.path.basename(p.rstrip("/"))
+        stem = os.path.splitext(stem)[0] if "." in stem[1:] else stem
+        stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("._") or "file"
+        unique, n = stem, 2
+        while unique in names:
+            unique, n = f"{stem}_{n}", n + 1
+        names.append(unique)
+    return names
