@@ -28,7 +28,10 @@ def detect(path: str) -> str:
     if os.path.isdir(path):
         if safe.product_root(path):
             return "safe"
-        if any(os.path.exists(os.path.join(path, n)) for n in ("zarr.json", ".zgroup", ".zarray")):
+        if os.path.exists(os.path.join(path, "zarr.json")):
+            with open(os.path.join(path, "zarr.json"), "rb") as f:
+                return _zarr_or_raster(f.read(1 << 24))
+        if any(os.path.exists(os.path.join(path, n)) for n in (".zgroup", ".zarray")):
             return "zarr"
         raise UnknownFormatError(f"{path} is a folder that is neither a Zarr store nor a Sentinel-2 SAFE product; "
                                  f"transform accepts {ACCEPTED}")
@@ -53,9 +56,9 @@ def detect(path: str) -> str:
             return "safe"
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
-        if names & {"zarr.json", ".zgroup", ".zarray"}:
-            if "__manifest__/zarr.json" in names:
-                raise UnknownFormatError(f"{path} is already a .b2b")
+            if "zarr.json" in names and z.getinfo("zarr.json").file_size < 1 << 24:
+                return _zarr_or_raster(z.read("zarr.json"))
+        if names & {".zgroup", ".zarray"}:
             return "zarr"
     try:  # any other raster GDAL reads (VRT, PNG, HDF4, ...) keeps today's raster path
         g = raster.gdal()
@@ -64,6 +67,16 @@ def detect(path: str) -> str:
     except Byte2BitError:
         pass
     raise UnknownFormatError(f"{path}: unknown format (starts with {head[:8]!r}); transform accepts {ACCEPTED}")
+
+
+def _zarr_or_raster(root_doc: bytes) -> str:
+    """A Zarr v3 store is a Zarr source, unless it is a .b2b raster (which GDAL reads as a raster)."""
+    import json
+    try:
+        tag = json.loads(root_doc).get("attributes", {}).get("byte2bit", {})
+    except (ValueError, AttributeError):
+        return "zarr"
+    return "raster" if isinstance(tag, dict) and tag.get("layout") in ("raster", "rasters") else "zarr"
 
 
 def _at(path: str, offset: int, size: int) -> bytes:
