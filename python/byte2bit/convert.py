@@ -166,13 +166,14 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True):
     (NaN equal to NaN) or within the error bound the file was written with. Returns a report;
     raises VerificationError on any difference unless ``raise_on_mismatch`` is False."""
     paths, many = expand(src)
-    formats = [detect(p) for p in paths]
-    if formats[0] in ("raster", "safe"):
+    kept, formats, bad = _classify(paths, "skip")
+    if formats and formats[0] in ("raster", "safe") and not bad:
         return raster.verify(paths if many else paths[0], dst, progress=progress, raise_on_mismatch=raise_on_mismatch)
-    _classify(paths, "raise")
+    if not kept:
+        raise Byte2BitError("; ".join(f"{b['file']}: {b['error']}" for b in bad))
     from . import datasets
-    return datasets.verify(paths, formats, dst, progress=True if progress is None else progress,
-                           raise_on_mismatch=raise_on_mismatch)
+    return datasets.verify(kept, formats, dst, progress=True if progress is None else progress,
+                           raise_on_mismatch=raise_on_mismatch, unreadable=bad)
 
 
 def verify_equal(src, dst, arrays, progress_every: int = 0, *, raise_on_mismatch: bool = True):

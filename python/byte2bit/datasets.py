@@ -205,15 +205,42 @@ def from_stored(b: np.ndarray, kind: str, source_dtype) -> np.ndarray:
         out = np.empty(b.shape, dtype=object)
         out.reshape(-1)[:] = [bytes(x).decode("utf-8") for x in b.reshape(-1)]
         return out
-    dt = np.lib.format.descr_to_dtype(source_dtype) if isinstance(source_dtype, list) else np.dtype(source_dtype)
+    dt = np.lib.format.descr_to_dtype(_descr(source_dtype)) if isinstance(source_dtype, list) else np.dtype(source_dtype)
     return np.ascontiguousarray(b).view(dt).reshape(b.shape)
+
+
+def _descr(json_descr: list) -> list:
+    """numpy's compound description back from JSON (which turned its tuples into lists)."""
+    return [tuple([e[0], _descr(e[1]) if isinstance(e[1], list) else e[1]] + [tuple(x) for x in e[2:]])
+            for e in json_descr]
 
 
 def dtype_record(dt: np.dtype):
     """A dtype as JSON: its string, or numpy's description of a compound type."""
     if dt.kind == "O":
         return "vlen-str"
-    return np.lib.format.dtype_to_descr(dt) if dt.fields is not None else dt.str
+    if dt.fields is None:
+        return dt.str
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # h5py's dtype metadata (a string's encoding), left out here
+        return _plain_descr(np.lib.format.dtype_to_descr(dt))
+
+
+def _plain_descr(descr):
+    """A compound description without dtype metadata (which h5py attaches as (type, {...}))."""
+    if isinstance(descr, tuple) and len(descr) == 2 and isinstance(descr[1], dict):
+        return _plain_descr(descr[0])
+    if isinstance(descr, list):
+        return [tuple([e[0], _plain_descr(e[1]), *e[2:]]) for e in descr]
+    return descr
+
+
+def fill_bytes(v: sources.Variable) -> str:
+    """An HDF5 dataset's fill value property, as hex of its bytes (any type, compound included)."""
+    if v.kind == "vlen-str":
+        value = v.hdf5_fillvalue
+        return (value if isinstance(value, bytes) else str(value).encode("utf-8")).hex()
+    return np.asarray(v.hdf5_fillvalue, dtype=v.dtype).tobytes().hex()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,8 +484,7 @@ def _metadata(trees: list[sources.SourceTree], names: list[str], planned: list[l
             if how:
                 entry["stored_as"] = how
             if v.hdf5_fillvalue is not None:
-                entry["hdf5_fillvalue"], tag = attr_to_json("", v.hdf5_fillvalue, None)
-                entry["hdf5_fillvalue_type"] = tag
+                entry["hdf5_fillvalue"] = fill_bytes(v)
             if entry:
                 record["variables"][v.path] = entry
         records.append(record)
@@ -548,6 +574,7 @@ def transform(paths: list[str], formats: list[str], dst, *, compression_level: i
             result = out.finish()
     finally:
         close()
+        sources.close_all()
     for s in skipped:
         warnings.warn(f"skipped {s['file']}: {s['error']}", stacklevel=3)
     return result
@@ -629,14 +656,12 @@ def _compare_structure(tree: sources.SourceTree, record: dict, root, report: Ver
         if a.shape != v.shape:
             problems.append(f"{where}: shape {a.shape} vs {v.shape}")
         recorded = entry.get("source_dtype", np.dtype(a.dtype).str)
-        if recorded != dtype_record(v.dtype):
+        if recorded != json.loads(json.dumps(dtype_record(v.dtype))):  # as JSON: tuples are lists
             problems.append(f"{where}: dtype {recorded} vs {dtype_record(v.dtype)}")
         _compare_attrs(where, v.attrs, restore_attrs(dict(a.attrs), record, v.path,
                                                      v.dtype if v.kind == "numeric" else None), problems)
-        if v.hdf5_fillvalue is not None:
-            kept = attr_from_json("", entry.get("hdf5_fillvalue"), entry.get("hdf5_fillvalue_type"), None)
-            if not same_value(v.hdf5_fillvalue, kept):
-                problems.append(f"{where}: HDF5 fill value {kept!r} vs {v.hdf5_fillvalue!r}")
+        if v.hdf5_fillvalue is not None and entry.get("hdf5_fillvalue") != fill_bytes(v):
+            problems.append(f"{where}: HDF5 fill value differs ({v.hdf5_fillvalue!r} in the source)")
 
 
 def _compare_attrs(where: str, source: dict, stored: dict, problems: list) -> None:
@@ -650,9 +675,11 @@ def _compare_attrs(where: str, source: dict, stored: dict, problems: list) -> No
 
 
 def verify(paths: list[str], formats: list[str], dst, *, arrays=None, progress=True,
-           progress_every: int = 0, raise_on_mismatch: bool = True) -> VerifyReport:
+           progress_every: int = 0, raise_on_mismatch: bool = True,
+           unreadable: list[dict] = ()) -> VerifyReport:
     """Compare sources with the .b2b: structure, and every value of every variable (or of
-    ``arrays`` only), bit-exact with NaN equal to NaN, or within the stored error bound."""
+    ``arrays`` only), bit-exact with NaN equal to NaN, or within the stored error bound.
+    ``unreadable``: inputs whose format could not be read; fine only if transform skipped them."""
     import zarr
     from .container import open_store
     dst = _b2b_path(dst) if not os.path.exists(os.fspath(dst)) else os.fspath(dst)
@@ -661,6 +688,11 @@ def verify(paths: list[str], formats: list[str], dst, *, arrays=None, progress=T
     by_file = {r["file"]: r for r in records}
     files = {os.path.basename(p.rstrip("/")): (p, f) for p, f in zip(paths, formats)}
     skipped = {s["file"]: s["error"] for s in tag.get("skipped", [])}
+    for bad in unreadable:
+        if bad["file"] in skipped:
+            report.notes.append(f"{bad['file']} was skipped at transform: {skipped[bad['file']]}")
+        else:
+            report.problems.append(f"{bad['file']}: cannot be read: {bad['error']}")
     for f in sorted(set(files) - set(by_file)):
         if f in skipped:
             report.notes.append(f"{f} was skipped at transform: {skipped[f]}")
@@ -719,6 +751,8 @@ def verify(paths: list[str], formats: list[str], dst, *, arrays=None, progress=T
             close()
     finally:
         store.close()
+        sources.close_all()
+        _b2b_root.cache_clear()
     if raise_on_mismatch and not report.ok:
         raise VerificationError(report)
     return report

@@ -296,7 +296,8 @@ def _datasets_groups(path: str, options) -> dict[str, xr.Dataset]:
     store = open_store(path)
     try:
         root = zarr.open_group(store=store, mode="r")
-        names = [name for name, _ in root.groups()]
+        from .integrity import ATTRIBUTE
+        names = [r["group"] for r in root.attrs[ATTRIBUTE].get("sources", [])]  # not the manifest's group
         paths = []
         for name in sorted(names):
             paths.append(name)

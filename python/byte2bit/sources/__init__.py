@@ -8,7 +8,6 @@ same call runs in a thread, a Dask worker or a ``dask.distributed`` worker on an
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -96,9 +95,31 @@ def scan(path: str, fmt: str) -> SourceTree:
         raise SourceError(f"{path}: cannot read it as {fmt.upper()}: {e}") from None
 
 
-@functools.lru_cache(maxsize=8)
+_HANDLES: dict[tuple, object] = {}  # files open in this process, by (path, format, stamp)
+
+
 def _opened(path: str, fmt: str, stamp: tuple):
-    return _reader(fmt).open_file(path, fmt)
+    key = (path, fmt, stamp)
+    with LIBRARY_LOCK:
+        if key not in _HANDLES:
+            if len(_HANDLES) >= 8:
+                close_all()
+            _HANDLES[key] = _reader(fmt).open_file(path, fmt)
+        return _HANDLES[key]
+
+
+def close_all() -> None:
+    """Close the files reads opened in this process (at the end of a transform or verify, so that
+    nothing holds a source open, or locked for writing, afterwards)."""
+    with LIBRARY_LOCK:
+        for handle in _HANDLES.values():
+            close = getattr(handle, "close", None) or getattr(getattr(handle, "store", None), "close", None)
+            if close:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 (closing is best effort)
+                    pass
+        _HANDLES.clear()
 
 
 def read(path: str, fmt: str, variable: str, slices: tuple) -> np.ndarray:

@@ -67,8 +67,32 @@ def scan(path: str, fmt: str) -> SourceTree:
             handle.close()
 
 
+def _check_classic_size(path: str) -> None:
+    """NetCDF-C reads a truncated classic file's missing data as zeros, without an error: the
+    header's variables must all end inside the file (checked through scipy's classic reader,
+    which maps the file and reads no data)."""
+    import warnings
+    from scipy.io import netcdf_file
+    try:
+        f = netcdf_file(path, mmap=True)
+    except Exception as e:  # noqa: BLE001 (scipy raises ValueError, TypeError, struct.error ...)
+        raise SourceError(f"{path}: damaged or truncated NetCDF classic file ({e})") from None
+    try:
+        for v in f.variables.values():
+            v.data  # noqa: B018 (maps the variable: fails when it ends past the end of the file)
+    except Exception as e:  # noqa: BLE001
+        raise SourceError(f"{path}: truncated NetCDF classic file (a variable ends past the end of the file: {e})") \
+            from None
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f.close()
+
+
 def _scan_netcdf(path: str, fmt: str, ds) -> SourceTree:
     import netCDF4
+    if fmt == "netcdf3" and ds.data_model in ("NETCDF3_CLASSIC", "NETCDF3_64BIT_OFFSET"):
+        _check_classic_size(path)
     groups, variables = [], []
 
     def walk(g, prefix: str):
@@ -76,7 +100,7 @@ def _scan_netcdf(path: str, fmt: str, ds) -> SourceTree:
                             {n: (len(d), d.isunlimited()) for n, d in g.dimensions.items()}))
         for name, v in g.variables.items():
             where = f"{prefix}/{name}" if prefix else name
-            if isinstance(v.datatype, netCDF4.VLType):
+            if isinstance(v.datatype, netCDF4.VLType) and v.dtype is not str:
                 raise UnsupportedDtypeError(f"{path}: variable {where} has a variable-length type "
                                             f"({v.datatype}), which byte2bit does not store yet")
             dtype = np.dtype(object) if v.dtype is str else np.dtype(v.dtype)
