@@ -4,6 +4,7 @@
 # ./run.sh bench  set everything up, then print the codec benchmark tables
 # ./run.sh bench-gdal  the same for .b2b through GDAL against GeoTIFF and JPEG 2000
 # ./run.sh bench-product  a whole Sentinel-2 product against GeoTIFF and its JPEG 2000 files
+# ./run.sh bench-datasets  NetCDF, HDF5 and Zarr files against NetCDF-4, HDF5 and Zarr codecs
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -17,5 +18,6 @@ case "${1:-}" in
   bench) shift; exec .venv/bin/python -m byte2bit.bench "$@" ;;
   bench-gdal) shift; exec .venv/bin/python -m byte2bit.bench_gdal "$@" ;;
   bench-product) shift; exec .venv/bin/python -m byte2bit.bench_product "$@" ;;
-  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product" >&2; exit 2 ;;
+  bench-datasets) shift; exec .venv/bin/python -m byte2bit.bench_datasets "$@" ;;
+  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product | bench-datasets" >&2; exit 2 ;;
 esac
