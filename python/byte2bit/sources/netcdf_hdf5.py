@@ -120,7 +120,7 @@ def _scan_netcdf(path: str, fmt: str, ds) -> SourceTree:
 def _scan_hdf5(path: str, f) -> SourceTree:
     import h5py
     groups = {"": Group("", _hdf5_attrs(path, "/", f))}
-    variables = []
+    variables, counter = [], [0]
 
     def visit(name, obj):
         if isinstance(obj, h5py.Group):
@@ -136,23 +136,25 @@ def _scan_hdf5(path: str, f) -> SourceTree:
                 raise UnsupportedDtypeError(f"{path}: dataset {name} holds object references")
             parent = name.rpartition("/")[0]
             group = groups.setdefault(parent, Group(parent, {}))
-            variables.append(Variable(name, _phony_dims(group, obj.shape), tuple(obj.shape), np.dtype(dtype),
+            variables.append(Variable(name, _phony_dims(group, obj.shape, counter), tuple(obj.shape), np.dtype(dtype),
                                       _hdf5_attrs(path, name, obj), obj.chunks, kind_of(dtype),
                                       hdf5_fillvalue=obj.fillvalue))
     f.visititems(visit)
     return SourceTree(path, "hdf5", list(groups.values()), variables)
 
 
-def _phony_dims(group: Group, shape) -> tuple[str, ...]:
+def _phony_dims(group: Group, shape, counter: list[int]) -> tuple[str, ...]:
     """Dimension names for plain HDF5, which has none: one per distinct size in a group, as
-    h5netcdf's ``phony_dim_N`` (a dataset using one size twice gets two names)."""
+    h5netcdf's ``phony_dim_N`` (a dataset using one size twice gets two names), numbered across
+    the file so that a group's names never clash with its parent's in an xarray DataTree."""
     names = []
     for size in shape:
         taken = [n for n, (s, _) in group.dims.items() if s == size and n not in names]
         if taken:
             names.append(taken[0])
         else:
-            name = f"phony_dim_{len(group.dims)}"
+            name = f"phony_dim_{counter[0]}"
+            counter[0] += 1
             group.dims[name] = (size, False)
             names.append(name)
     return tuple(names)
