@@ -33,7 +33,7 @@ import numpy as np
 
 from . import sources
 from .container import ContainerWriter, default_chunks
-from .core import LEVELS, decode_array, encode_array  # noqa: F401  (decode_array: documented pairing)
+from .core import LEVELS, encode_array
 from .errors import Byte2BitError, InvalidArgumentError, UnsupportedDtypeError
 from .integrity import ATTRIBUTE, CONTAINER_VERSION
 from .raster import BandReport, VerificationError, VerifyReport
