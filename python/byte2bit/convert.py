@@ -24,6 +24,8 @@ def detect(path: str) -> str:
     """What a file or folder holds: "raster", "safe", "netcdf3", "netcdf4", "hdf5", "zarr" or "grib"."""
     path = os.fspath(path)
     if not os.path.exists(path):
+        if _gdal_raster(path):  # a GDAL subdataset name (SENTINEL2_L2A:...:60m:...) or a /vsi path
+            return "raster"
         raise FileNotFoundError(f"no such file or folder: {path}")
     if os.path.isdir(path):
         if safe.product_root(path):
@@ -60,13 +62,17 @@ def detect(path: str) -> str:
                 return _zarr_or_raster(z.read("zarr.json"))
         if names & {".zgroup", ".zarray"}:
             return "zarr"
-    try:  # any other raster GDAL reads (VRT, PNG, HDF4, ...) keeps today's raster path
-        g = raster.gdal()
-        if g.IdentifyDriverEx(path, g.OF_RASTER) is not None:
-            return "raster"
-    except Byte2BitError:
-        pass
+    if _gdal_raster(path):  # any other raster GDAL reads (VRT, PNG, HDF4, ...) keeps today's raster path
+        return "raster"
     raise UnknownFormatError(f"{path}: unknown format (starts with {head[:8]!r}); transform accepts {ACCEPTED}")
+
+
+def _gdal_raster(path: str) -> bool:
+    try:
+        g = raster.gdal()
+    except Byte2BitError:
+        return False
+    return g.IdentifyDriverEx(path, g.OF_RASTER) is not None
 
 
 def _zarr_or_raster(root_doc: bytes) -> str:

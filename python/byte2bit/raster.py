@@ -187,7 +187,8 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
     if not dst.startswith("/vsi"):
         _require_folder(os.path.dirname(os.path.abspath(target)))
     for s in sources:
-        if not os.path.exists(s) and not s.startswith("/vsi"):
+        # GDAL names that are no file path (SENTINEL2_L2A:...:60m:..., /vsi...) are identified by GDAL
+        if not os.path.exists(s) and not s.startswith("/vsi") and g.IdentifyDriverEx(s, g.OF_RASTER) is None:
             raise FileNotFoundError(f"no such raster: {s}")
     name = f"{len(sources)} rasters" if many else os.path.basename(sources[0].rstrip("/"))
     callback, done = _progress_callback(progress, name)

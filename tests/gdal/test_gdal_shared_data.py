@@ -79,6 +79,9 @@ def test_safe_60m_through_gdal_translate(gdal, tmp_path, shared_data):
     subprocess.run(["gdal_translate", "-q", "-of", "B2B", r60, str(out)], check=True)
     assert gdalinfo_checksums(out) == gdalinfo_checksums(r60)
     assert byte2bit.verify(r60, out).equal
+    # the Python API takes the same subdataset name
+    again = byte2bit.transform(r60, tmp_path / "r60_py.b2b", progress=False)
+    assert byte2bit.verify(r60, again).equal
 
 
 def test_rasterio_reads_like_the_source(tmp_path, shared_data):
