@@ -14,8 +14,6 @@ import tempfile
 import time
 import warnings
 
-import numpy as np
-
 import byte2bit
 from byte2bit import sources
 from byte2bit.convert import detect

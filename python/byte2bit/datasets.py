@@ -23,7 +23,6 @@ import math
 import os
 import re
 import struct
-import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from .container import ContainerWriter, default_chunks
 from .core import LEVELS, encode_array
 from .errors import Byte2BitError, InvalidArgumentError, UnsupportedDtypeError
 from .integrity import ATTRIBUTE, CONTAINER_VERSION
+from .progress import ticker
 from .raster import BandReport, VerificationError, VerifyReport
 
 LAYOUT = "datasets"
@@ -447,23 +447,6 @@ def plan(tree: sources.SourceTree, group: str, options: Options) -> list[Planned
 # transform
 
 
-def _progress(progress, total: int, desc: str):
-    """(tick(n), close()) for progress=True (a tqdm bar), False/None, or a callable(fraction)."""
-    if progress is True:
-        from tqdm import tqdm
-        bar = tqdm(total=total, desc=desc, unit="chunk", disable=None, file=sys.stderr)
-        return bar.update, bar.close
-    if callable(progress):
-        done = [0]
-
-        def tick(n):
-            done[0] += n
-            if progress(done[0] / max(total, 1)) is False:
-                raise Byte2BitError(f"{desc} cancelled")
-        return tick, (lambda: None)
-    return (lambda n: None), (lambda: None)
-
-
 def _metadata(trees: list[sources.SourceTree], names: list[str], planned: list[list[Planned]],
               skipped: list[dict]) -> dict[str, bytes]:
     """Every zarr.json of the .b2b, made by zarr-python itself (in memory)."""
@@ -548,7 +531,7 @@ def transform(paths: list[str], formats: list[str], dst, *, compression_level: i
     planned = [plan(t, n, options) for t, n in zip(trees, names)]
     total = sum(math.prod(math.ceil(s / c) for s, c in zip(p.variable.shape, p.chunks)) if p.variable.shape else 1
                 for ps in planned for p in ps)
-    tick, close = _progress(progress, total, "transform")
+    tick, close = ticker(progress, total, "transform", "chunk")
     kept = []
     try:
         with ContainerWriter(_b2b_path(dst), form) as out:
@@ -735,7 +718,7 @@ def verify(paths: list[str], formats: list[str], dst, *, arrays=None, progress=T
             if missing:
                 raise InvalidArgumentError(f"{dst}: no array named {', '.join(missing)}")
         total = sum(len(t) for _, _, t in work)
-        tick, close = _progress(progress, total, "verify")
+        tick, close = ticker(progress, total, "verify", "chunk")
         done = 0
         try:
             for array, bound, tasks in work:

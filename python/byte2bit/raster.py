@@ -18,6 +18,7 @@ import numpy as np
 
 from . import safe
 from .errors import Byte2BitError, InvalidArgumentError
+from .progress import gdal_callback, ticker
 
 DRIVER = "B2B"
 
@@ -131,23 +132,6 @@ def _creation_options(compression_level, quantize_scale, cogLayout, block_size, 
     return opts
 
 
-def _progress_callback(progress, desc: str):
-    """A GDAL progress callback for progress=True (a tqdm bar), a callable(fraction), or None."""
-    if progress is True:
-        from tqdm import tqdm
-        bar = tqdm(total=100, desc=desc, unit="%", disable=None, file=sys.stderr,
-                   bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
-
-        def cb(fraction, _msg, _data):
-            bar.n = round(fraction * 100, 1)
-            bar.refresh()
-            return 1
-        return cb, bar.close
-    if callable(progress):
-        return (lambda fraction, _msg, _data: 0 if progress(fraction) is False else 1), (lambda: None)
-    return None, (lambda: None)
-
-
 def _require_folder(path: str) -> None:
     if not os.path.isdir(path):
         raise InvalidArgumentError(f"folder {path} does not exist")
@@ -191,7 +175,7 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
         if not os.path.exists(s) and not s.startswith("/vsi") and g.IdentifyDriverEx(s, g.OF_RASTER) is None:
             raise FileNotFoundError(f"no such raster: {s}")
     name = f"{len(sources)} rasters" if many else os.path.basename(sources[0].rstrip("/"))
-    callback, done = _progress_callback(progress, name)
+    callback, done = gdal_callback(progress, name)
     try:
         with _open_source(g, sources if many else sources[0], skip_missing) as ds:
             out = g.GetDriverByName(DRIVER).CreateCopy(target, ds, strict=0, options=opts, callback=callback)
@@ -378,24 +362,12 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True) -> Verify
     else:
         pairs = [(sds, dds)]
     total = sum(d.RasterYSize * (d.RasterCount + 1) for _, d in pairs)
-    bar = None
-    if progress is True:
-        from tqdm import tqdm
-        bar = tqdm(total=total, desc="verify", unit="row", disable=None, file=sys.stderr)
-    done = [0]
-
-    def tick(rows):
-        done[0] += rows
-        if bar is not None:
-            bar.update(rows)
-        elif callable(progress) and progress(done[0] / max(total, 1)) is False:
-            raise Byte2BitError("verify cancelled")
+    tick, close = ticker(progress, total, "verify", "row")
     try:
         for s, d in pairs:
             _verify_raster(g, s, d, report, tick)
     finally:
-        if bar is not None:
-            bar.close()
+        close()
     if raise_on_mismatch and not report.ok:
         raise VerificationError(report)
     return report

@@ -211,6 +211,37 @@ def test_failed_transform_keeps_the_previous_file(tmp_path):
 
 
 @needs_data
+def test_progress_and_cancel(tmp_path):
+    src = [p for p in NETCDF if "eraint" in p][0]
+    seen = []
+    out = byte2bit.transform(src, tmp_path / "p.b2b", progress=seen.append)
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
+    seen.clear()
+    byte2bit.verify(src, out, progress=seen.append)
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
+    with pytest.raises(byte2bit.Byte2BitError, match="transform cancelled"):
+        byte2bit.transform(src, tmp_path / "c.b2b", progress=lambda f: f < 0.5)
+    assert os.listdir(tmp_path) == ["p.b2b"]
+
+
+@needs_data
+@pytest.mark.parametrize("at", [0.05, 0.5, 1.0])
+def test_killed_writer_keeps_the_previous_file(tmp_path, at):
+    out = byte2bit.transform(NETCDF[0], tmp_path / "x.b2b", progress=False)
+    before = open(out, "rb").read()
+    src = [p for p in NETCDF if "eraint" in p][0]
+    script = ("import os, signal, sys, byte2bit\n"
+              "def kill(f):\n"
+              "    if f >= float(sys.argv[3]): os.kill(os.getpid(), signal.SIGKILL)\n"
+              "byte2bit.transform(sys.argv[1], sys.argv[2], progress=kill)\n")
+    r = subprocess.run([sys.executable, "-c", script, src, out, str(at)], capture_output=True, text=True)
+    assert r.returncode == -9, r.stderr
+    assert open(out, "rb").read() == before
+    assert byte2bit.verify(NETCDF[0], out, progress=False).equal
+    assert [n for n in os.listdir(tmp_path) if not n.endswith(".tmp")] == ["x.b2b"]
+
+
+@needs_data
 def test_zarr_python_reads_every_array_in_a_fresh_process(tmp_path):
     out = byte2bit.transform([NETCDF[0], HDF5[1]], tmp_path / "two.b2b", progress=False)
     script = (
