@@ -273,8 +273,9 @@ class Container:
                 if not name:
                     raise
                 self.problems.append(str(e).replace(f"{self.path}: ", "", 1))
+        present = self._chunks_present()
         for meta in self.arrays.values():
-            self._check_chunks(meta)
+            self._check_chunks(meta, present.get(meta.name, 0))
 
     # -- keys as stored ---------------------------------------------------------------------
 
@@ -384,11 +385,21 @@ class Container:
             elif self.sizes[key] != size:
                 self.problems.append(f"entry {key} is {self.sizes[key]:,} bytes, the manifest says {size:,}")
 
-    def _check_chunks(self, meta: ArrayMeta):
+    def _chunks_present(self) -> dict[str, int]:
+        """How many chunk keys each array has, counted in one pass over the keys."""
+        counts: dict[str, int] = {}
+        for key in self.sizes:
+            parts = key.split("/")
+            for i, part in enumerate(parts):
+                if part == "c" and "/".join(parts[:i]) in self.arrays:
+                    name = "/".join(parts[:i])
+                    counts[name] = counts.get(name, 0) + 1
+                    break
+        return counts
+
+    def _check_chunks(self, meta: ArrayMeta, present: int):
         if meta.codec is None:
             return  # other serializers (sharding) keep their own index
-        prefix = f"{meta.name}/c" if meta.name else "c"
-        present = sum(1 for k in self.sizes if k == prefix or k.startswith(prefix + "/"))
         expected = meta.chunk_count
         missing = []
         if expected <= present + 100_000:  # enumerate only what could exist

@@ -168,14 +168,15 @@ def _array_dataset(path: str, group: str | None, drop_variables) -> xr.Dataset:
     return ds
 
 
-def _datasets_dataset(path: str, group: str | None, drop_variables) -> xr.Dataset:
+def _datasets_dataset(path: str, group: str | None, drop_variables, shared=None) -> xr.Dataset:
     """One group of converted NetCDF/HDF5/Zarr files, raw (CF decoding comes after), with its
-    attributes restored to the types the source library gave (the root's sidecar)."""
+    attributes restored to the types the source library gave (the root's sidecar). ``shared``: a
+    store already open on ``path``, which its opener closes (checking a container is not free)."""
     import zarr
     from .container import open_store
     from .datasets import restore_attrs
     from .integrity import ATTRIBUTE
-    store = open_store(path)
+    store = shared or open_store(path)
     try:
         root = zarr.open_group(store=store, mode="r")
         records = {r["group"]: r for r in root.attrs[ATTRIBUTE].get("sources", [])}
@@ -196,9 +197,11 @@ def _datasets_dataset(path: str, group: str | None, drop_variables) -> xr.Datase
             var.attrs = restore_attrs(dict(node[name].attrs), records[top], f"{inner}/{name}" if inner else name, dtype)
         ds.attrs = restore_attrs(dict(node.attrs), records[top], inner or "/", None)
     except BaseException:
-        store.close()
+        if shared is None:
+            store.close()
         raise
-    ds.set_close(store.close)
+    if shared is None:
+        ds.set_close(store.close)
     return ds
 
 
@@ -223,7 +226,7 @@ def _layout(path: str) -> str:
 
 def _open(path: str, layout: str, group, overview_level: int, drop_variables, mask_and_scale: bool,
           decode_times: bool, decode_coords=True, concat_characters: bool = True, decode_timedelta=None,
-          use_cftime=None) -> xr.Dataset:
+          use_cftime=None, shared=None) -> xr.Dataset:
     if layout in ("raster", "rasters"):
         group = (group or "").strip("/")
         if group and layout == "raster":
@@ -233,7 +236,8 @@ def _open(path: str, layout: str, group, overview_level: int, drop_variables, ma
     else:
         if overview_level:
             raise InvalidArgumentError(f"overview_level applies to rasters; {path} holds a {layout}")
-        ds = (_datasets_dataset if layout == "datasets" else _array_dataset)(path, group, drop_variables)
+        ds = _datasets_dataset(path, group, drop_variables, shared) if layout == "datasets" \
+            else _array_dataset(path, group, drop_variables)
     return xr.decode_cf(ds, mask_and_scale=mask_and_scale, decode_times=decode_times, decode_coords=decode_coords,
                         concat_characters=concat_characters, decode_timedelta=decode_timedelta,
                         use_cftime=use_cftime)
@@ -303,9 +307,11 @@ def _datasets_groups(path: str, options) -> dict[str, xr.Dataset]:
             paths.append(name)
             paths += sorted(f"{name}/{sub}" for sub, node in root[name].members(max_depth=None)
                             if isinstance(node, zarr.Group))
-    finally:
+        groups = {"/": xr.Dataset()}
+        for group in paths:
+            groups[f"/{group}"] = _open(path, "datasets", group, *options, shared=store)
+    except BaseException:
         store.close()
-    groups = {"/": xr.Dataset()}
-    for group in paths:
-        groups[f"/{group}"] = _open(path, "datasets", group, *options)
+        raise
+    groups["/"].set_close(store.close)  # one checked store serves the whole tree
     return groups
