@@ -34,6 +34,7 @@ _LAZY = {
     "open_store": "container",
     "save_archive": "container", "save_byte2bit": "container",
     "Byte2Bit": "numcodecs_codec", "Byte2BitZarrV3Codec": "zarr_codec",
+    "GribStore": "grib", "decompress_gridsimple_message": "grib",
 }
 
 

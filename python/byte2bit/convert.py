@@ -12,7 +12,7 @@ from .core import LEVELS
 from .errors import Byte2BitError, InvalidArgumentError
 
 ACCEPTED = ("GeoTIFF/COG, JPEG 2000, a Sentinel-2 SAFE product (folder or .zip), NetCDF (classic, 64-bit "
-            "offset, NetCDF-4), HDF5, Zarr v2/v3 (directory or .zip), and other rasters GDAL reads")
+            "offset, NetCDF-4), HDF5, Zarr v2/v3 (directory or .zip), GRIB 1/2, and other rasters GDAL reads")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -48,7 +48,8 @@ def detect(path: str) -> str:
             return "netcdf4" if is_netcdf4(path) else "hdf5"
         except OSError as e:
             raise Byte2BitError(f"{path}: an HDF5 file that HDF5 cannot open ({e}); is it truncated?") from None
-    if head[:4] == b"GRIB":
+    start = head.find(b"GRIB")  # after a WMO bulletin header, if any, as ecCodes reads it
+    if 0 <= start <= len(head) - 8 and head[start + 7] in (1, 2):
         return "grib"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") or head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" \
             or head[:4] == b"\xff\x4f\xff\x51":
@@ -118,12 +119,10 @@ def _classify(paths: list[str], on_error: str) -> tuple[list[str], list[str], li
             if on_error != "skip":
                 raise
             bad.append({"file": os.path.basename(p.rstrip("/")), "error": str(e)})
-    kinds = {"raster" if f in ("raster", "safe") else f for f in formats}
-    if "grib" in kinds:
-        raise InvalidArgumentError("GRIB input is not supported yet (GRIB message stores are a later release)")
-    if "raster" in kinds and len(kinds) > 1:
-        raise InvalidArgumentError("rasters and NetCDF/HDF5/Zarr files cannot go into one .b2b: convert them "
-                                   "separately")
+    kinds = {"raster" if f in ("raster", "safe") else "grib" if f == "grib" else "datasets" for f in formats}
+    if len(kinds) > 1:
+        raise InvalidArgumentError("rasters, GRIB files and NetCDF/HDF5/Zarr files cannot go into one .b2b: "
+                                   "convert them separately")
     return kept, formats, bad
 
 
@@ -158,7 +157,15 @@ def transform(src, dst, cogLayout: bool = True, compression_level: int = 4, quan
         return raster.transform(kept if many else kept[0], dst, cogLayout, compression_level, quantize_scale,
                                 form=form, progress=progress, **raster_options)
     if raster_options:
-        raise InvalidArgumentError(f"{', '.join(sorted(raster_options))}: raster options, not for NetCDF, HDF5 or Zarr")
+        raise InvalidArgumentError(f"{', '.join(sorted(raster_options))}: raster options, not for NetCDF, HDF5, Zarr "
+                                   "or GRIB")
+    if formats[0] == "grib":
+        if quantize_scale or chunks or encoding:
+            raise InvalidArgumentError("GRIB messages are stored exactly as packed: quantize_scale, chunks and "
+                                       "encoding do not apply")
+        from . import grib
+        return grib.transform(kept, dst, compression_level=compression_level, form=form,
+                              progress=True if progress is None else progress, on_error=on_error, skipped=bad)
     from . import datasets  # zarr-python: imported only here, so rasters convert where it cannot load (QGIS)
     out = datasets.transform(kept, formats, dst, compression_level=compression_level, quantize_scale=quantize_scale,
                              chunks=chunks, encoding=encoding, form=form,
@@ -177,6 +184,10 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True):
         return raster.verify(paths if many else paths[0], dst, progress=progress, raise_on_mismatch=raise_on_mismatch)
     if not kept:
         raise Byte2BitError("; ".join(f"{b['file']}: {b['error']}" for b in bad))
+    if formats[0] == "grib":
+        from . import grib
+        return grib.verify(kept, dst, progress=True if progress is None else progress,
+                           raise_on_mismatch=raise_on_mismatch)
     from . import datasets
     return datasets.verify(kept, formats, dst, progress=True if progress is None else progress,
                            raise_on_mismatch=raise_on_mismatch, unreadable=bad)
@@ -190,8 +201,8 @@ def verify_equal(src, dst, arrays, progress_every: int = 0, *, raise_on_mismatch
         raise InvalidArgumentError("arrays must be a non-empty list of array names")
     paths, _ = expand(src)
     formats = [detect(p) for p in paths]
-    if formats[0] in ("raster", "safe"):
-        raise InvalidArgumentError("verify_equal compares NetCDF, HDF5 and Zarr arrays; use verify for rasters")
+    if formats[0] in ("raster", "safe", "grib"):
+        raise InvalidArgumentError("verify_equal compares NetCDF, HDF5 and Zarr arrays; use verify for rasters and GRIB")
     _classify(paths, "raise")
     from . import datasets
     return datasets.verify(paths, formats, dst, arrays=list(arrays), progress=False,

@@ -210,7 +210,8 @@ def inspect_byte2bit(path) -> Inspection:
         warnings = list(c.warnings)
         if rasters and not problems:
             problems += _driver_problems(path, warnings)
-        notes = _datasets_notes(attrs.get("byte2bit")) if c.layout == "datasets" else []
+        notes = _datasets_notes(attrs.get("byte2bit")) if c.layout == "datasets" else \
+            _grib_notes(c, attrs.get("byte2bit")) if c.layout == "grib" else []
         file_bytes = sum(max(0, s) for s in c.sizes.values()) if c.form == "directory" else os.path.getsize(path)
         return Inspection(path=path, form=c.form, layout=c.layout, file_bytes=file_bytes, arrays=reports,
                           rasters=rasters, problems=problems, warnings=warnings,
@@ -232,6 +233,26 @@ def _datasets_notes(tag) -> list[str]:
             notes.append(f"{record.get('group')}/{node}: attribute(s) {', '.join(attrs)} kept in the root's byte2bit "
                          "attribute only (xarray's Zarr reader cannot read them for this type); engine='byte2bit' "
                          "restores them")
-    for s in tag.get("skipped", []) if isinstance(tag, dict) else []:
-        notes.append(f"input {s.get('file')} was skipped at transform: {s.get('error')}")
-    return notes
+    return notes + _skipped_notes(tag)
+
+
+def _skipped_notes(tag) -> list[str]:
+    return [f"input {s.get('file')} was skipped at transform: {s.get('error')}"
+            for s in (tag.get("skipped", []) if isinstance(tag, dict) else []) if isinstance(s, dict)]
+
+
+GRIB_STORED = {"packed_integers": "kept as their packed GRIB integers and packing parameters (decoded bit for bit)",
+               "decoded_float64": "kept as the float64 values ecCodes decodes",
+               "grib_message": "kept as the original GRIB message (ecCodes decodes it on read)"}
+
+
+def _grib_notes(c, tag) -> list[str]:
+    """How the messages of a GRIB store are kept, counted from their own descriptions."""
+    kinds: dict[str, int] = {}
+    for name, doc in c.docs.items():
+        if name.startswith("messages/") and doc.get("node_type") == "array":
+            how = (doc.get("attributes") or {}).get("byte2bit_grib")
+            kind = str(how.get("stored")) if isinstance(how, dict) else "?"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return [f"{n} message(s) {GRIB_STORED.get(k, f'stored as {k!r}, which this version does not know')}"
+            for k, n in sorted(kinds.items())] + _skipped_notes(tag)
