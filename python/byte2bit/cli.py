@@ -97,6 +97,13 @@ def cmd_verify(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_index(args) -> int:
+    from .forecast_index import build_index
+    n = build_index(args.source, args.db)
+    print(f"{args.db}: {n:,} message(s) indexed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="b2b", description="Byte2Bit compression for arrays and rasters.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--directory", action="store_true", help="write a .b2b directory instead of one zip file")
     s.set_defaults(func=cmd_compress)
 
-    s = sub.add_parser("transform", help="convert rasters (GeoTIFF, COG, JP2, Sentinel-2 SAFE), NetCDF, HDF5 and "
-                                         "Zarr into one .b2b")
+    s = sub.add_parser("transform", help="convert rasters (GeoTIFF, COG, JP2, Sentinel-2 SAFE), NetCDF, HDF5, "
+                                         "Zarr or GRIB into one .b2b")
     s.add_argument("input", nargs="+", help="files or folders, or a glob pattern (several go into one .b2b)")
     s.add_argument("output", help="the .b2b to write")
     s.add_argument("--level", type=int, choices=(0, 1, 2, 4), default=4, help="0 fastest ... 4 smallest")
@@ -130,13 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-missing", action="store_true",
                    help="convert a Sentinel-2 product whose metadata lists images it does not hold (recorded)")
     s.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="skip: leave out inputs that cannot be read, convert the rest, list them (NetCDF/HDF5/Zarr)")
+                   help="skip: leave out inputs that cannot be read, convert the rest, list them (NetCDF/HDF5/Zarr/GRIB)")
     s.set_defaults(func=cmd_transform)
 
     s = sub.add_parser("verify", help="compare every value of a .b2b with its source(s); exit 1 if they differ")
     s.add_argument("source", nargs="+", help="the source file(s), folder or glob pattern")
     s.add_argument("b2b")
     s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("index", help="build or update a SQLite index of GRIB metadata (forecast and valid times, "
+                                     "field, level, grid) from .b2b GRIB stores or GRIB files")
+    s.add_argument("source", nargs="+", help=".b2b GRIB stores or GRIB files, or glob patterns")
+    s.add_argument("--db", required=True, help="the SQLite database (created if absent)")
+    s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("decompress", help="decompress a single-array .b2b into a .npy")
     s.add_argument("input")
