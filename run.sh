@@ -5,6 +5,7 @@
 # ./run.sh bench-gdal  the same for .b2b through GDAL against GeoTIFF and JPEG 2000
 # ./run.sh bench-product  a whole Sentinel-2 product against GeoTIFF and its JPEG 2000 files
 # ./run.sh bench-datasets  NetCDF, HDF5 and Zarr files against NetCDF-4, HDF5 and Zarr codecs
+# ./run.sh bench-grib      GRIB files against CCSDS/JPEG 2000 re-packing, and decoding against ecCodes
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -19,5 +20,6 @@ case "${1:-}" in
   bench-gdal) shift; exec .venv/bin/python -m byte2bit.bench_gdal "$@" ;;
   bench-product) shift; exec .venv/bin/python -m byte2bit.bench_product "$@" ;;
   bench-datasets) shift; exec .venv/bin/python -m byte2bit.bench_datasets "$@" ;;
-  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product | bench-datasets" >&2; exit 2 ;;
+  bench-grib) shift; exec .venv/bin/python -m byte2bit.bench_grib "$@" ;;
+  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product | bench-datasets | bench-grib" >&2; exit 2 ;;
 esac

@@ -185,7 +185,12 @@ def _apply(x: np.ndarray, p: dict) -> np.ndarray:
     if p["bitsPerValue"] == 0:  # a constant field: ecCodes gives the reference value unscaled
         return np.full(x.shape, p["referenceValue"])
     s, d = _power(2, p["binaryScaleFactor"]), _power(10, -p["decimalScaleFactor"])
-    return (x.astype(np.float64) * s + p["referenceValue"]) * d
+    values = x.astype(np.float64)  # then in place, in ecCodes' order of operations
+    values *= s
+    values += p["referenceValue"]
+    if d != 1.0:  # multiplying by 1.0 changes no bit
+        values *= d
+    return values
 
 
 def pack(m: Message) -> tuple[np.ndarray, np.ndarray | None] | None:

@@ -9,7 +9,6 @@ loads the data, would refuse). Loaders raise on them; ``inspect`` reports them.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -200,23 +199,34 @@ def _zarr_metadata_classes():
 
 def _zarr_parses(doc: dict, where: str) -> None:
     """Raises CorruptDataError unless zarr-python, which loads the data, accepts this node's metadata.
-    Without a working zarr-python there is no zarr reader to disagree with."""
-    parsers = _zarr_metadata_classes()
-    if parsers is None:
+    Without a working zarr-python there is no zarr reader to disagree with. Attributes are any JSON
+    object to zarr, so nodes that differ only there (a GRIB store's thousand messages) are parsed once."""
+    if _zarr_metadata_classes() is None:
         return
-    ArrayV3Metadata, GroupMetadata = parsers
+    attrs = doc.get("attributes", {})
+    problem = "attributes must be a JSON object" if not isinstance(attrs, dict) else \
+        _zarr_problem(json.dumps({k: v for k, v in doc.items() if k != "attributes"}, sort_keys=True))
+    if problem:
+        raise CorruptDataError(f"{where}: not valid Zarr v3 metadata ({problem})"[:300])
+
+
+@functools.lru_cache(maxsize=1024)
+def _zarr_problem(doc_without_attributes: str) -> str | None:
+    ArrayV3Metadata, GroupMetadata = _zarr_metadata_classes()
+    doc = json.loads(doc_without_attributes)
     kind = doc.get("node_type")
     try:
         if kind == "array":
-            ArrayV3Metadata.from_dict(copy.deepcopy(doc))
+            ArrayV3Metadata.from_dict(doc)
         elif kind == "group":
-            GroupMetadata.from_dict(copy.deepcopy(doc))
+            GroupMetadata.from_dict(doc)
         else:
             raise ValueError(f"node_type must be 'array' or 'group', got {kind!r:.40}")
         if doc.get("zarr_format") != 3:
             raise ValueError(f"zarr_format must be 3, got {doc.get('zarr_format')!r:.40}")
     except Exception as e:  # zarr raises many types; every one means "cannot be read"
-        raise CorruptDataError(f"{where}: not valid Zarr v3 metadata ({type(e).__name__}: {e})"[:300]) from None
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 class Container:
