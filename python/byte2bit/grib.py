@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .container import ContainerWriter
-from .core import LEVELS, decode_array, encode_array
+from .core import LEVELS, decode_array, encode_array, inspect_stream
 from .errors import Byte2BitError, CorruptDataError, InvalidArgumentError
 from .integrity import ATTRIBUTE, CONTAINER_VERSION, Container
 from .progress import ticker
@@ -38,6 +39,7 @@ PACKING = "byte2bit_grib"  # the attribute that says how a message is stored and
 KEYS = ("shortName", "name", "paramId", "units", "typeOfLevel", "level", "dataDate", "dataTime", "stepRange",
         "dataType", "number", "centre", "edition", "gridType", "packingType", "Ni", "Nj", "N")
 MAX_ATTRIBUTE_VALUES = 100_000  # longer key arrays (a reduced grid's pl has a few thousand) are left out
+MAX_MESSAGE_VALUES = 1 << 28    # 2 GiB of float64: far beyond any GRIB grid; a larger claim is hostile
 
 
 def eccodes():
@@ -376,10 +378,16 @@ class GribStore:
         meta = self.container.arrays.get(array)
         if meta is None:
             raise CorruptDataError(f"{self.path}: no array {array}")
+        if math.prod(meta.shape) > MAX_MESSAGE_VALUES or meta.chunks != meta.shape:
+            raise CorruptDataError(f"{self.path}: {array} claims {meta.shape} values in chunks of {meta.chunks}; "
+                                   "a message is one chunk of at most 268 million values")
         data = self.container.read(_chunk_key(array, meta.shape), meta.max_chunk_bytes)
-        x = np.empty(meta.shape, meta.dtype)
         try:
-            decode_array(data, out=x)  # checks the stream's checksum, dtype and size against the metadata
+            info = inspect_stream(data, verify_checksum=False)
+            if tuple(info["shape"]) != meta.shape or info["dtype"] != meta.dtype.name:
+                raise CorruptDataError(f"holds {info['dtype']} {tuple(info['shape'])}, its metadata says "
+                                       f"{meta.dtype} {meta.shape}")
+            x = decode_array(data, out=np.empty(meta.shape, meta.dtype))  # checks the stream's checksum
         except Byte2BitError as e:
             raise CorruptDataError(f"{self.path}: {array}: {e}") from None
         return x

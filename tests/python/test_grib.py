@@ -1,6 +1,7 @@
 """GRIB message stores: every GRIB file of the shared data, each message proved bit for bit against
 ecCodes reading the original file; attributes against ecCodes' keys; verify failing where it must."""
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -167,3 +168,33 @@ def test_cli_in_a_fresh_shell(tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([b2b, "verify", src, str(tmp_path / "g.b2b")], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "EQUAL" in r.stdout, r.stdout + r.stderr
+
+
+@needs_data
+def test_hostile_stores_are_refused_without_allocating(tmp_path):
+    from tamper import entries, rezip
+    out = byte2bit.transform([p for p in GOOD if "uv_on_different_levels" in p][0], tmp_path / "uv.b2b",
+                             progress=False)
+    data = open(out, "rb").read()
+    doc = json.loads(entries(data)["messages/msg_000000/zarr.json"])
+
+    def tampered(change, name):
+        d = json.loads(json.dumps(doc))
+        change(d)
+        path = tmp_path / name
+        path.write_bytes(rezip(data, {"messages/msg_000000/zarr.json": json.dumps(d).encode()}))  # manifest agrees
+        return path
+
+    huge = tampered(lambda d: d.update(shape=[300_000, 300_000], chunk_grid={
+        "name": "regular", "configuration": {"chunk_shape": [300_000, 300_000]}}), "huge.b2b")
+    scale = tampered(lambda d: d["attributes"]["byte2bit_grib"].update(binaryScaleFactor=10**9), "scale.b2b")
+    kind = tampered(lambda d: d["attributes"]["byte2bit_grib"].update(stored="pickle"), "kind.b2b")
+    shape = tampered(lambda d: d.update(shape=d["shape"][::-1], chunk_grid={
+        "name": "regular", "configuration": {"chunk_shape": d["shape"][::-1]}}), "shape.b2b")
+    for path, message in ((huge, "at most 268 million"), (scale, "damaged packing parameters"),
+                          (kind, "does not say how it is stored"), (shape, r"holds uint\d+ \(37, 72\)")):
+        with pytest.raises(byte2bit.CorruptDataError, match=message):
+            byte2bit.decompress_gridsimple_message(path, "msg_000000")
+    assert byte2bit.decompress_gridsimple_message(out, "msg_000001").size == 2664
+    with pytest.raises(KeyError, match="msg_000099"):
+        byte2bit.decompress_gridsimple_message(out, "msg_000099")
