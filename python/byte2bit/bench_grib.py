@@ -72,10 +72,40 @@ def decode_b2b(path: str) -> None:
             grib.decompress_gridsimple_message(store, key)
 
 
+def index_benchmark(rows: int, folder: str) -> None:
+    """The latest-forecast query on a synthetic index of about ``rows`` messages: 4 runs a day,
+    steps 0-48 h every 6 h, 2 m temperature and temperature on 37 pressure levels."""
+    import datetime as dt
+    import sqlite3
+    from byte2bit.forecast_index import SCHEMA, latest_forecasts
+    db = os.path.join(folder, "index.sqlite")
+    fields = [("2t", "heightAboveGround", 2.0)] + [("t", "isobaricInhPa", float(lv)) for lv in range(100, 1001, 25)]
+    runs = max(1, rows // (len(fields) * 9))
+    t0 = int(dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+    with sqlite3.connect(db) as con:
+        con.executescript(SCHEMA)
+        con.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+            (f"/archive/{r // 100}.b2b", f"msg_{f}_{r}_{n}", None, "", "", t0 + r * 21600, t0 + r * 21600 + step * 3600,
+             str(step), sn, tl, level, 0, "regular_ll", "{}")
+            for f, (sn, tl, level) in enumerate(fields) for r in range(runs) for n, step in enumerate(range(0, 49, 6))))
+        total = con.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    print(f"\nLatest-forecast query on a synthetic index of {total:,} messages ({runs} runs; best of 3, ms)")
+    print("| query | window | rows returned | ms |")
+    print("|---|---|---:|---:|")
+    for sn, tl, level, what in (("2t", "heightAboveGround", None, "2t"), ("t", "isobaricInhPa", 500.0, "t at 500 hPa"),
+                                ("t", "isobaricInhPa", None, "t, all 37 levels")):
+        for window in (("2022-03-01", "2022-03-31"), ("2022-01-01", "2022-12-31")):
+            out = []
+            seconds = best_of(3, lambda: out.append(latest_forecasts(db, sn, tl, *window, "6h", level)))
+            print(f"| {what}, threshold 6h | {window[0]} .. {window[1]} | {len(out[-1]):,} | {seconds * 1e3:.1f} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*")
     p.add_argument("--repeat", type=int, default=3, help="decode timings: best of N (default 3)")
+    p.add_argument("--index-rows", type=int, default=1_000_000,
+                   help="rows of the synthetic forecast index the query is timed on (0: skip)")
     args = p.parse_args(argv)
     data = os.environ.get("B2B_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
     files = args.files or sorted(p for p in glob.glob(os.path.join(data, "grib", "*", "*.grib*"))
@@ -103,6 +133,9 @@ def main(argv=None) -> int:
     print(f"| **all** | {sum(r[1] for r in rows)} | {total[0]:,} | {total[1]:,} | {total[2]:,} | {total[3]:,} | "
           f"{'yes' if total[3] < total[0] else 'NO'} | {'yes' if total[3] < total[1] else 'NO'} | "
           f"{total[4] * 1e3:.1f} | {total[5] * 1e3:.1f} | {total[4] / total[5]:.2f}x |")
+    if args.index_rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            index_benchmark(args.index_rows, tmp)
     return 0
 
 

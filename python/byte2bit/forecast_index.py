@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (source, message)
 );
 CREATE INDEX IF NOT EXISTS by_field_and_time ON messages (short_name, type_of_level, level, valid_s, ref_s);
+CREATE INDEX IF NOT EXISTS by_field_any_level ON messages (short_name, type_of_level, valid_s, ref_s, level);
 """
 GRID_KEYS_LEFT_OUT = {"shortName", "name", "paramId", "units", "typeOfLevel", "level", "dataDate", "dataTime",
                       "stepRange", "dataType", "number", "centre", "edition", "packingType",
@@ -142,12 +143,14 @@ def latest_forecasts(db, short_name: str, type_of_level: str, start: str, end: s
         raise InvalidArgumentError(f"no index database {db}; build it with: b2b index STORE_OR_GRIB... --db {db}")
     with sqlite3.connect(f"file:{os.fspath(db)}?mode=ro", uri=True) as con:
         con.row_factory = sqlite3.Row
-        known = [r[0] for r in con.execute("SELECT DISTINCT short_name FROM messages ORDER BY 1")]
-        if short_name not in known:
+        # an index seek each; the lists for the error messages are gathered only when one fails
+        if con.execute("SELECT 1 FROM messages WHERE short_name = ? LIMIT 1", (short_name,)).fetchone() is None:
+            known = [r[0] for r in con.execute("SELECT DISTINCT short_name FROM messages ORDER BY 1")]
             raise InvalidArgumentError(f"unknown short name {short_name!r}; the index has: {', '.join(known) or 'nothing'}")
-        levels = [r[0] for r in con.execute("SELECT DISTINCT type_of_level FROM messages WHERE short_name = ? "
-                                            "ORDER BY 1", (short_name,))]
-        if type_of_level not in levels:
+        if con.execute("SELECT 1 FROM messages WHERE short_name = ? AND type_of_level = ? LIMIT 1",
+                       (short_name, type_of_level)).fetchone() is None:
+            levels = [r[0] for r in con.execute("SELECT DISTINCT type_of_level FROM messages WHERE short_name = ? "
+                                                "ORDER BY 1", (short_name,))]
             raise InvalidArgumentError(f"{short_name} has no type of level {type_of_level!r}; it has: {', '.join(levels)}")
         def where(t: str) -> str:
             return f"{t}short_name = ? AND {t}type_of_level = ?" + (f" AND {t}level = ?" if level is not None else "")
@@ -157,7 +160,7 @@ def latest_forecasts(db, short_name: str, type_of_level: str, start: str, end: s
                 SELECT valid_s, level, MAX(ref_s) AS ref_s FROM messages
                 WHERE {where("")} AND valid_s BETWEEN ? AND ? AND ref_s <= valid_s - ?
                 GROUP BY valid_s, level)
-            SELECT m.* FROM messages AS m JOIN best AS b
+            SELECT m.* FROM best AS b CROSS JOIN messages AS m  -- CROSS: SQLite keeps this order, best first
                 ON m.valid_s = b.valid_s AND m.level IS b.level AND m.ref_s = b.ref_s
             WHERE {where("m.")}
             ORDER BY m.valid_s, m.level, m.number, m.source, m.message""",
