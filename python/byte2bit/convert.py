@@ -73,7 +73,9 @@ def _gdal_raster(path: str) -> bool:
         g = raster.gdal()
     except Byte2BitError:
         return False
-    return g.IdentifyDriverEx(path, g.OF_RASTER) is not None
+    driver = g.IdentifyDriverEx(path, g.OF_RASTER)
+    # GDAL's GRIB driver claims any *.grib by its name; real GRIB was recognised above, through ecCodes
+    return driver is not None and driver.ShortName != "GRIB"
 
 
 def _zarr_or_raster(root_doc: bytes) -> str:
@@ -187,7 +189,7 @@ def verify(src, dst, *, progress=None, raise_on_mismatch: bool = True):
     if formats[0] == "grib":
         from . import grib
         return grib.verify(kept, dst, progress=True if progress is None else progress,
-                           raise_on_mismatch=raise_on_mismatch)
+                           raise_on_mismatch=raise_on_mismatch, unreadable=bad)
     from . import datasets
     return datasets.verify(kept, formats, dst, progress=True if progress is None else progress,
                            raise_on_mismatch=raise_on_mismatch, unreadable=bad)

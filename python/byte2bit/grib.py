@@ -456,15 +456,22 @@ def _same_attrs(a: dict, b: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if norm(a.get(k)) != norm(b.get(k)))
 
 
-def verify(paths: list[str], dst, *, progress=None, raise_on_mismatch: bool = True) -> VerifyReport:
+def verify(paths: list[str], dst, *, progress=None, raise_on_mismatch: bool = True,
+           unreadable: list[dict] = ()) -> VerifyReport:
     """Decode every message of the GRIB files with ecCodes and from the .b2b, and compare the
-    values bit for bit and the attributes."""
+    values bit for bit and the attributes. ``unreadable``: inputs whose format could not be
+    recognised; fine only if transform skipped them."""
     report = VerifyReport(", ".join(os.path.basename(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else ""),
                           os.fspath(dst))
     with GribStore(dst) as store:
         store.container.raise_problems()
         keys = store.keys()
         skipped = {s.get("file") for s in store.tag.get("skipped", []) if isinstance(s, dict)}
+        for bad in unreadable:
+            if bad["file"] in skipped:
+                report.notes.append(f"{bad['file']}: skipped at transform, not in the .b2b")
+            else:
+                report.problems.append(f"{bad['file']}: cannot be read: {bad['error']}")
         tick, close = ticker(progress, sum(os.path.getsize(p) for p in paths), "verify", "B")
         n = 0
         try:

@@ -99,6 +99,9 @@ def test_corrupted_file_names_file_and_message_and_skip_converts_the_rest(tmp_pa
         assert [s["file"] for s in store.tag["skipped"]] == ["era5-levels-corrupted.grib"]
     report = byte2bit.verify(str(tmp_path / "*.grib"), out, progress=False)
     assert report.equal and any("era5-levels-corrupted.grib: skipped" in n for n in report.notes)
+    (tmp_path / "notes.grib").write_text("not GRIB")  # a file verify cannot read, which transform never saw
+    report = byte2bit.verify(str(tmp_path / "*.grib"), out, progress=False, raise_on_mismatch=False)
+    assert not report.ok and any("notes.grib: cannot be read" in p for p in report.problems)
     # a file cut short in the middle of a message
     data = open([p for p in GOOD if "era5-levels-members" in p][0], "rb").read()
     (tmp_path / "cut.grib").write_bytes(data[:1_000_000])
