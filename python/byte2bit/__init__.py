@@ -35,6 +35,7 @@ _LAZY = {
     "save_archive": "container", "save_byte2bit": "container",
     "Byte2Bit": "numcodecs_codec", "Byte2BitZarrV3Codec": "zarr_codec",
     "GribStore": "grib", "decompress_gridsimple_message": "grib",
+    "save_ml_checkpoint": "checkpoint", "load_ml_checkpoint": "checkpoint", "open_ml_checkpoint": "checkpoint",
 }
 
 

@@ -8,6 +8,7 @@ and is renamed into place only when complete.
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import math
 import os
@@ -200,6 +201,23 @@ def _atomic_store(path: str, form: str):
         raise
 
 
+def array_document(shape, dtype, serializer: dict, attrs: dict, chunks=None) -> bytes:
+    """A Zarr v3 array's zarr.json, for writers that put keys themselves (GRIB, checkpoints):
+    one chunk unless ``chunks`` is given, the serializer ``{"name": ..., "configuration": ...}``."""
+    dtype = np.dtype(dtype)
+    doc = {"zarr_format": 3, "node_type": "array", "shape": list(shape), "data_type": dtype.name,
+           "chunk_grid": {"name": "regular", "configuration": {
+               "chunk_shape": list(chunks or [max(1, s) for s in shape])}},
+           "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+           "fill_value": 0.0 if dtype.kind == "f" else False if dtype.kind == "b" else 0,
+           "codecs": [serializer], "attributes": attrs}
+    return json.dumps(doc, allow_nan=False, separators=(",", ":")).encode()
+
+
+def group_document(attrs: dict | None = None) -> bytes:
+    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs or {}}, indent=2).encode()
+
+
 class ContainerWriter:
     """Writes a .b2b key by key, in the order given, to a temporary name beside ``path``; ``finish``
     adds the manifest and renames it into place, ``abort`` (or leaving the ``with`` block on an
@@ -208,7 +226,8 @@ class ContainerWriter:
 
     ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
-    def __init__(self, path, form: str = "zip"):
+    def __init__(self, path, form: str = "zip", durable: bool = True):
+        self.durable = durable  # fsync the file and its folder before and after the rename
         if form not in ("zip", "directory"):
             raise InvalidArgumentError(f"form must be 'zip' or 'directory', got {form!r}")
         self.path = os.path.abspath(os.fspath(path))
@@ -255,9 +274,16 @@ class ContainerWriter:
         if self._zip is not None:
             self._zip.close()
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if self.durable:
+                os.fsync(self._file.fileno())
             self._file.close()
         _replace(self.tmp, self.path)
+        if self.durable:  # the rename itself reaches the disk with its folder
+            fd = os.open(os.path.dirname(self.path), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         return self.path
 
     def abort(self) -> None:

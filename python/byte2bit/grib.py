@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .container import ContainerWriter
+from .container import ContainerWriter, array_document, group_document
 from .core import LEVELS, decode_array, encode_array, inspect_stream
 from .errors import Byte2BitError, CorruptDataError, InvalidArgumentError
 from .integrity import ATTRIBUTE, CONTAINER_VERSION, Container
@@ -247,22 +247,12 @@ def message_key(n: int) -> str:
     return f"msg_{n:06d}"
 
 
-def _array_doc(shape, dtype, level: int, attrs: dict) -> bytes:
-    """A Zarr v3 array document with one chunk (a message is read whole) and the byte2bit codec."""
-    doc = {"zarr_format": 3, "node_type": "array", "shape": list(shape), "data_type": np.dtype(dtype).name,
-           "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shape)}},
-           "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-           "fill_value": 0.0 if np.dtype(dtype).kind == "f" else 0,
-           "codecs": [{"name": "byte2bit", "configuration": {"compression_level": level}}], "attributes": attrs}
-    return json.dumps(doc, allow_nan=False, separators=(",", ":")).encode()
+def _codec(level: int) -> dict:
+    return {"name": "byte2bit", "configuration": {"compression_level": level}}
 
 
 def _chunk_key(array: str, shape) -> str:
     return f"{array}/c/" + "/".join("0" for _ in shape)
-
-
-def _group_doc(attrs: dict | None = None) -> bytes:
-    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs or {}}, indent=2).encode()
 
 
 def encode_message(m: Message, level: int) -> tuple[dict, np.dtype, tuple[int, ...], dict[str, bytes]]:
@@ -307,10 +297,10 @@ def transform(paths: list[str], dst, *, compression_level: int = 4, form: str = 
                         key = message_key(n)
                         how, dtype, shape, parts = encode_message(m, level)
                         attrs = {**m.attrs, PACKING: how}
-                        docs = {f"messages/{key}/zarr.json": _array_doc(shape, dtype, level, attrs),
+                        docs = {f"messages/{key}/zarr.json": array_document(shape, dtype, _codec(level), attrs),
                                 _chunk_key(f"messages/{key}", shape): parts["values"]}
                         if "bitmap" in parts:
-                            docs[f"bitmaps/{key}/zarr.json"] = _array_doc(shape, np.uint8, level, {})
+                            docs[f"bitmaps/{key}/zarr.json"] = array_document(shape, np.uint8, _codec(level), {})
                             docs[_chunk_key(f"bitmaps/{key}", shape)] = parts["bitmap"]
                         for k, v in docs.items():
                             out.put(k, v)
@@ -334,10 +324,10 @@ def transform(paths: list[str], dst, *, compression_level: int = 4, form: str = 
                    "stored": stored}
             if skipped:
                 tag["skipped"] = skipped
-            out.put("zarr.json", _group_doc({ATTRIBUTE: tag}))
-            out.put("messages/zarr.json", _group_doc())
+            out.put("zarr.json", group_document({ATTRIBUTE: tag}))
+            out.put("messages/zarr.json", group_document())
             if any(k.startswith("bitmaps/") for k in out.entries):
-                out.put("bitmaps/zarr.json", _group_doc())
+                out.put("bitmaps/zarr.json", group_document())
             result = out.finish()
     finally:
         close()

@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from . import planes
 from .core import codec_dtype, inspect_stream
 from .errors import Byte2BitError
 from .integrity import Container
@@ -179,7 +180,16 @@ def inspect_byte2bit(path) -> Inspection:
             expected_type = codec_dtype(meta.dtype)[0]
             for k in keys if codec is not None else []:  # other serializers (sharding) hold no bare streams
                 try:
-                    info = inspect_stream(c.read(k, meta.max_chunk_bytes), verify_checksum=True)
+                    data = c.read(k, meta.max_chunk_bytes)
+                    if meta.serializer == "byte2bit_planes":
+                        size, count = planes.check(data)
+                        if (size, count) != (meta.dtype.itemsize, math.prod(meta.chunks)):
+                            report.problems.append(f"chunk {k}: holds {count:,} values of {size} bytes, the array "
+                                                   f"has chunks of {math.prod(meta.chunks):,} {meta.dtype}")
+                        else:
+                            report.chunks_ok += 1
+                        continue
+                    info = inspect_stream(data, verify_checksum=True)
                     if not info["checksum_ok"]:
                         report.problems.append(f"chunk {k}: checksum mismatch")
                     elif info["dtype"] != expected_type or tuple(info["shape"]) != meta.chunks:

@@ -111,6 +111,9 @@ def loads_json(data: bytes, where: str) -> dict:
     return doc
 
 
+SERIALIZERS = ("byte2bit", "byte2bit_planes")  # ours: every chunk is one stream of ours
+
+
 @dataclass
 class ArrayMeta:
     """An array's zarr.json, validated: what reading it will rely on."""
@@ -120,6 +123,7 @@ class ArrayMeta:
     dtype: np.dtype
     data_type: object
     codec: dict | None          # the byte2bit codec's configuration, None for other serializers
+    serializer: str | None = None  # "byte2bit" or "byte2bit_planes" (checkpoint weights)
 
     @property
     def chunk_count(self) -> int:
@@ -176,13 +180,14 @@ def array_meta(name: str, doc: dict, where: str) -> ArrayMeta:
     codecs = doc.get("codecs")
     if not isinstance(codecs, list) or not all(isinstance(c, dict) for c in codecs):
         raise CorruptDataError(f"{what}: codecs must be a list of objects")
-    codec = next((c.get("configuration") or {} for c in codecs if c.get("name") == "byte2bit"), None)
+    ours = next((c for c in codecs if c.get("name") in SERIALIZERS), None)
+    codec = (ours.get("configuration") or {}) if ours is not None else None
     if codec is not None:
         level, q = codec.get("compression_level", 4), codec.get("quantize_scale", 0.0)
         if level not in (0, 1, 2, 4) or isinstance(level, bool) or not isinstance(q, (int, float)) \
                 or not (q == 0 or q > 0) or math.isinf(q):
             raise CorruptDataError(f"{what}: invalid byte2bit codec configuration {codec!r:.80}")
-    return ArrayMeta(name, shape, chunks, dtype, data_type, codec)
+    return ArrayMeta(name, shape, chunks, dtype, data_type, codec, ours.get("name") if ours is not None else None)
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.buffer import Buffer, NDBuffer
 from zarr.core.common import parse_named_configuration
 
+from . import planes
 from .core import _check_options, codec_dtype, decode_array, encode_array
 from .errors import InvalidArgumentError
 
@@ -70,3 +71,51 @@ class Byte2BitZarrV3Codec(ArrayBytesCodec):
 
     def compute_encoded_size(self, input_byte_length: int, _chunk_spec: ArraySpec) -> int:
         raise NotImplementedError("Byte2Bit streams are variable-size")
+
+
+PLANES_NAME = "byte2bit_planes"
+
+
+@dataclass(frozen=True)
+class Byte2BitPlanesCodec(ArrayBytesCodec):
+    """Serializer for floating-point weights (and bfloat16 kept as uint16): each chunk becomes one
+    byte-plane stream (``byte2bit.planes``); checkpoints use it."""
+
+    is_fixed_size = False
+
+    compression_level: int = 4
+
+    def __init__(self, *, compression_level: int = 4) -> None:
+        _check_options(compression_level, 0.0, None)
+        object.__setattr__(self, "compression_level", int(compression_level))
+
+    @classmethod
+    def from_dict(cls, data) -> Self:
+        _, configuration = parse_named_configuration(data, PLANES_NAME, require_configuration=False)
+        return cls(**(configuration or {}))
+
+    def to_dict(self):
+        return {"name": PLANES_NAME, "configuration": {"compression_level": self.compression_level}}
+
+    def evolve_from_array_spec(self, array_spec: ArraySpec) -> Self:
+        return self
+
+    def validate(self, *, shape, dtype, chunk_grid) -> None:
+        native = dtype.to_native_dtype()
+        if native.itemsize not in (2, 4, 8) or native.kind not in "fu":
+            raise InvalidArgumentError(f"byte planes take float16/32/64 (or bfloat16 as uint16), not {native}")
+
+    async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+        native = chunk_spec.dtype.to_native_dtype()
+
+        def work():
+            return planes.decode(chunk_bytes.as_numpy_array(), np.empty(chunk_spec.shape, dtype=native))
+
+        return chunk_spec.prototype.nd_buffer.from_numpy_array(await asyncio.to_thread(work))
+
+    async def _encode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
+        data = await asyncio.to_thread(planes.encode, chunk_array.as_numpy_array(), self.compression_level)
+        return chunk_spec.prototype.buffer.from_bytes(data)
+
+    def compute_encoded_size(self, input_byte_length: int, _chunk_spec: ArraySpec) -> int:
+        raise NotImplementedError("byte-plane streams are variable-size")
