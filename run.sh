@@ -6,6 +6,7 @@
 # ./run.sh bench-product  a whole Sentinel-2 product against GeoTIFF and its JPEG 2000 files
 # ./run.sh bench-datasets  NetCDF, HDF5 and Zarr files against NetCDF-4, HDF5 and Zarr codecs
 # ./run.sh bench-grib      GRIB files against CCSDS/JPEG 2000 re-packing, and decoding against ecCodes
+# ./run.sh bench-checkpoint  ML checkpoints against safetensors (+ zstd, byte-grouped zstd, Blosc2)
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -21,5 +22,6 @@ case "${1:-}" in
   bench-product) shift; exec .venv/bin/python -m byte2bit.bench_product "$@" ;;
   bench-datasets) shift; exec .venv/bin/python -m byte2bit.bench_datasets "$@" ;;
   bench-grib) shift; exec .venv/bin/python -m byte2bit.bench_grib "$@" ;;
-  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product | bench-datasets | bench-grib" >&2; exit 2 ;;
+  bench-checkpoint) shift; exec .venv/bin/python -m byte2bit.bench_checkpoint "$@" ;;
+  *)     echo "usage: ./run.sh demo | test | bench | bench-gdal | bench-product | bench-datasets | bench-grib | bench-checkpoint" >&2; exit 2 ;;
 esac
