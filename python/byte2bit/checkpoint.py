@@ -62,8 +62,10 @@ def save_ml_checkpoint(path, tensors: Mapping, metadata: Mapping | None = None, 
     """Write ``tensors`` (names to numpy arrays, ml_dtypes bfloat16 arrays or torch tensors) and
     JSON ``metadata`` to ``path``; returns the path. ``quantize_scale > 0`` is error-bounded on
     floating-point tensors (integers are always lossless). ``checksum`` stores a CRC-32 of each
-    tensor's raw bytes, checked on load. ``atomic`` (the default): the file appears complete or
-    not at all, and a previous checkpoint at ``path`` survives a failed or killed save."""
+    tensor's raw bytes, checked on load. The file is written under a temporary name and renamed,
+    so it appears complete or not at all and a previous checkpoint at ``path`` survives a failed
+    or killed save; ``atomic`` (the default) also fsyncs the file and its folder, so that a power
+    cut cannot lose it either (``atomic=False`` skips that cost)."""
     level = int(compression_level)
     if level not in LEVELS:
         raise InvalidArgumentError(f"compression_level must be one of 0, 1, 2, 4, got {compression_level!r}")
