@@ -17,10 +17,10 @@ import site
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
+from byte2bit.bench import _time
 from byte2bit.checkpoint import load_ml_checkpoint, save_ml_checkpoint
 
 
@@ -67,15 +67,6 @@ def blosc2_zstd(tensors: dict) -> int:
                for v in tensors.values())
 
 
-def best_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def main(argv=None) -> int:
     import ml_dtypes
     import zstandard
@@ -98,14 +89,14 @@ def main(argv=None) -> int:
             z3 = zstandard.ZstdCompressor(level=3).compress(blob)
             z19 = zstandard.ZstdCompressor(level=19).compress(blob)
             raw = sum(v.nbytes for v in tensors.values())
-            t_st_save = best_of(3, lambda: save_file(plain, st))
-            t_ck_save = best_of(3, lambda: save_ml_checkpoint(ck, tensors))
-            t_z3_save = best_of(3, lambda: open(st + ".zst", "wb").write(zstandard.ZstdCompressor(level=3).compress(save(plain))))
+            t_st_save = _time(lambda: save_file(plain, st), 3)[0]
+            t_ck_save = _time(lambda: save_ml_checkpoint(ck, tensors), 3)[0]
+            t_z3_save = _time(lambda: open(st + ".zst", "wb").write(zstandard.ZstdCompressor(level=3).compress(save(plain))), 3)[0]
             loaded = load_ml_checkpoint(ck)["tensors"]
             assert all(loaded[k].tobytes() == v.tobytes() for k, v in tensors.items()), "not lossless"
-            t_st_load = best_of(3, lambda: load_file(st))
-            t_z3_load = best_of(3, lambda: load(zstandard.ZstdDecompressor().decompress(open(st + ".zst", "rb").read())))
-            t_ck_load = best_of(3, lambda: load_ml_checkpoint(ck))
+            t_st_load = _time(lambda: load_file(st), 3)[0]
+            t_z3_load = _time(lambda: load(zstandard.ZstdDecompressor().decompress(open(st + ".zst", "rb").read())), 3)[0]
+            t_ck_load = _time(lambda: load_ml_checkpoint(ck), 3)[0]
             row = {"safetensors": len(blob), "+ zstd 3": len(z3), "+ zstd 19": len(z19),
                    "byte-grouped + zstd": byte_grouped_zstd(plain), "Blosc2 zstd + shuffle": blosc2_zstd(plain),
                    ".b2b.ckpt": os.path.getsize(ck)}

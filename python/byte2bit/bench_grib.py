@@ -10,9 +10,9 @@ import argparse
 import glob
 import os
 import tempfile
-import time
 
 from byte2bit import grib
+from byte2bit.bench import _time
 
 
 def _messages(path: str) -> list[bytes]:
@@ -45,15 +45,6 @@ def repacked_size(messages: list[bytes], packing: str) -> int | None:
         finally:
             ec.codes_release(h)
     return total
-
-
-def best_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def decode_eccodes(path: str) -> None:
@@ -96,7 +87,7 @@ def index_benchmark(rows: int, folder: str) -> None:
                                 ("t", "isobaricInhPa", None, "t, all 37 levels")):
         for window in (("2022-03-01", "2022-03-31"), ("2022-01-01", "2022-12-31")):
             out = []
-            seconds = best_of(3, lambda: out.append(latest_forecasts(db, sn, tl, *window, "6h", level)))
+            seconds = _time(lambda: out.append(latest_forecasts(db, sn, tl, *window, "6h", level)), 3)[0]
             print(f"| {what}, threshold 6h | {window[0]} .. {window[1]} | {len(out[-1]):,} | {seconds * 1e3:.1f} |")
 
 
@@ -117,8 +108,8 @@ def main(argv=None) -> int:
         for path in files:
             messages = _messages(path)
             out = grib.transform([path], os.path.join(tmp, "b.b2b"), progress=False)
-            t_ec = best_of(args.repeat, lambda: decode_eccodes(path))
-            t_b2b = best_of(args.repeat, lambda: decode_b2b(out))
+            t_ec = _time(lambda: decode_eccodes(path), args.repeat)[0]
+            t_b2b = _time(lambda: decode_b2b(out), args.repeat)[0]
             rows.append((os.path.basename(path), len(messages), os.path.getsize(path), os.path.getsize(out),
                          repacked_size(messages, "grid_ccsds"), repacked_size(messages, "grid_jpeg"), t_ec, t_b2b))
     fmt = lambda n: "n/a" if n is None else f"{n:,}"  # noqa: E731
