@@ -31,11 +31,9 @@ WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 MIN_SAVING = 0.02  # a plane is coded only when that saves at least 2% of it
 
 
-def _rotate(words: np.ndarray, bits: int, left: bool) -> np.ndarray:
+def _rotate_left(words: np.ndarray, bits: int) -> np.ndarray:
     t = words.dtype.type
-    if left:
-        return (words << t(1)) | (words >> t(bits - 1))
-    return (words >> t(1)) | (words << t(bits - 1))
+    return (words << t(1)) | (words >> t(bits - 1))
 
 
 def encode(values: np.ndarray, level: int = 4) -> bytes:
@@ -44,7 +42,7 @@ def encode(values: np.ndarray, level: int = 4) -> bytes:
     size = a.dtype.itemsize
     if size not in WORDS:
         raise Byte2BitError(f"byte planes take 2-, 4- or 8-byte values, not {a.dtype}")
-    words = _rotate(a.view(WORDS[size]), size * 8, left=True)
+    words = _rotate_left(a.view(WORDS[size]), size * 8)
     planes = words.view(np.uint8).reshape(-1, size)  # little-endian: column k is byte k
     body = []
     for k in range(size):
@@ -66,8 +64,8 @@ def encode(values: np.ndarray, level: int = 4) -> bytes:
     return HEADER.pack(MAGIC, VERSION, size, 0, a.size, zlib.crc32(payload)) + payload
 
 
-def _parse(stream) -> tuple[int, int, list[tuple[int, np.ndarray | None, memoryview]]]:
-    """(item size, count, [(mode, rank order, body)] per plane), the structure and CRC checked."""
+def _parse(stream, verify: bool = True) -> tuple[int, int, list[tuple[int, np.ndarray | None, memoryview]]]:
+    """(item size, count, [(mode, rank order, body)] per plane), the structure (and CRC) checked."""
     data = memoryview(stream).cast("B")
     if len(data) < HEADER.size:
         raise CorruptDataError("byte-plane stream: truncated header")
@@ -75,7 +73,7 @@ def _parse(stream) -> tuple[int, int, list[tuple[int, np.ndarray | None, memoryv
     if magic != MAGIC or version != VERSION or size not in WORDS or reserved:
         raise CorruptDataError("not a byte-plane stream of a version this reader knows")
     payload = data[HEADER.size:]
-    if zlib.crc32(payload) != crc:
+    if verify and zlib.crc32(payload) != crc:
         raise CorruptDataError("byte-plane stream: checksum mismatch, the data is corrupt")
     planes, pos = [], 0
     try:
@@ -116,9 +114,11 @@ def check(stream) -> tuple[int, int]:
     return size, count
 
 
-def decode(stream, out: np.ndarray) -> np.ndarray:
-    """Decode into ``out`` (contiguous, of the stream's item size and count); returns ``out``."""
-    size, count, parsed = _parse(stream)
+def decode(stream, out: np.ndarray, verify: bool = True) -> np.ndarray:
+    """Decode into ``out`` (contiguous, of the stream's item size and count); returns ``out``.
+    ``verify=False`` skips the stream's CRC, for bytes a container's manifest has just checked
+    (coded planes still check their own)."""
+    size, count, parsed = _parse(stream, verify)
     if out.dtype.itemsize != size or out.size != count or not out.flags.c_contiguous:
         raise CorruptDataError(f"byte-plane stream holds {count:,} values of {size} bytes; the array "
                                f"expects {out.size:,} of {out.dtype.itemsize}")
@@ -128,6 +128,10 @@ def decode(stream, out: np.ndarray) -> np.ndarray:
             planes[:, k] = np.frombuffer(body, np.uint8)
         else:
             planes[:, k] = order[decode_array(body, out=np.empty(count, np.uint8))]
-    words = _rotate(planes.view(WORDS[size]).reshape(-1), size * 8, left=False)
-    out.reshape(-1).view(WORDS[size])[:] = words
+    words = planes.view(WORDS[size]).reshape(-1)
+    target = out.reshape(-1).view(WORDS[size])
+    t = words.dtype.type
+    np.right_shift(words, t(1), out=target)  # rotate right by one bit, straight into out
+    words <<= t(size * 8 - 1)
+    target |= words
     return out
