@@ -37,7 +37,7 @@ PACKING = "byte2bit_grib"  # the attribute that says how a message is stored and
 # Keys every message carries as attributes (when the message defines them), besides its grid
 # definition (ecCodes' "geography" namespace).
 KEYS = ("shortName", "name", "paramId", "units", "typeOfLevel", "level", "dataDate", "dataTime", "stepRange",
-        "dataType", "number", "centre", "edition", "gridType", "packingType", "Ni", "Nj", "N")
+        "dataType", "number", "centre", "edition", "gridType", "packingType", "Ni", "Nj", "N", "alternativeRowScanning")
 MAX_ATTRIBUTE_VALUES = 100_000  # longer key arrays (a reduced grid's pl has a few thousand) are left out
 MAX_MESSAGE_VALUES = 1 << 28    # 2 GiB of float64: far beyond any GRIB grid; a larger claim is hostile
 
@@ -232,6 +232,13 @@ def pack(m: Message) -> tuple[np.ndarray, np.ndarray | None] | None:
     return x.astype(dtype).reshape(m.shape), present
 
 
+def _serpentine(a: np.ndarray) -> np.ndarray:
+    """``a`` with its odd rows reversed (its own inverse)."""
+    a = a.copy()
+    a[1::2] = a[1::2, ::-1]
+    return a
+
+
 def unpack(x: np.ndarray, present: np.ndarray | None, p: dict) -> np.ndarray:
     values = _apply(x, p)
     if present is not None:
@@ -269,6 +276,10 @@ def encode_message(m: Message, level: int) -> tuple[dict, np.dtype, tuple[int, .
     how = {"stored": "packed_integers", **{k: m.packing[k] for k in (
         "referenceValue", "binaryScaleFactor", "decimalScaleFactor", "bitsPerValue", "missingValue")},
         "bitmap": present is not None}
+    if m.attrs.get("alternativeRowScanning") == 1 and x.ndim == 2:
+        # every other row runs backwards in the message; stored forwards, the 2-D prediction works
+        x, present = _serpentine(x), None if present is None else _serpentine(present)
+        how["rows_reversed"] = "odd"
     parts = {"values": encode_array(x, level)}
     if present is not None:
         parts["bitmap"] = encode_array(present.astype(np.uint8), level)
@@ -403,6 +414,8 @@ class GribStore:
         except (KeyError, ValueError):
             raise CorruptDataError(f"{self.path}: message {name}: damaged packing parameters") from None
         present = self._read(f"bitmaps/{name}").astype(bool) if how.get("bitmap") else None
+        if how.get("rows_reversed") == "odd" and x.ndim == 2:
+            x, present = _serpentine(x), None if present is None else _serpentine(present)
         return unpack(x, present, p)
 
     def close(self) -> None:
