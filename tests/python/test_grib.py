@@ -82,6 +82,18 @@ def test_how_each_packing_is_stored(tmp_path):
     x = root["messages/msg_000001"][...]
     assert x.dtype.kind == "u" and x.shape == root["messages/msg_000001"].shape
     assert set(np.unique(root["bitmaps/msg_000155"][...])) <= {0, 1}
+    # rows scanned alternately are stored turned round, and still decode to ecCodes' values
+    src = by_name["alternate-scanning.grib"]
+    with byte2bit.GribStore(byte2bit.transform(src, tmp_path / "alt.b2b", progress=False)) as store:
+        assert store.attrs("msg_000000")["byte2bit_grib"]["rows_reversed"] == "odd"
+        got = store.decompress("msg_000000")
+        stored = store._read("messages/msg_000000")
+    values = ecc_messages(src)[0][0]
+    assert np.array_equal(got.reshape(-1).view(np.uint64), values.view(np.uint64))
+    from byte2bit.grib import iter_messages, pack
+    in_message_order = pack(next(iter_messages(src)))[0]
+    assert np.array_equal(stored[0::2], in_message_order[0::2])
+    assert np.array_equal(stored[1::2], in_message_order[1::2, ::-1])
 
 
 @needs_data
