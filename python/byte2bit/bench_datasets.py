@@ -112,22 +112,18 @@ def bench_file(path: str, tmp: str) -> dict:
         timings[level] = time.perf_counter() - start
         row[f"b2b L{level}"] = _size(out)
     import dask
-    out4 = os.path.join(tmp, "l4.b2b")
-    with dask.config.set(scheduler="synchronous"):
-        start = time.perf_counter()
-        byte2bit.transform(path, out4, progress=False)
-        row["transform 1t"] = raw / (time.perf_counter() - start)
-        start = time.perf_counter()
-        byte2bit.verify(path, out4, progress=False)
-        row["verify 1t"] = raw / (time.perf_counter() - start)
     from distributed import Client, LocalCluster
+    out4 = os.path.join(tmp, "l4.b2b")
+
+    def time_both(suffix):
+        for name, fn in (("transform", byte2bit.transform), ("verify", byte2bit.verify)):
+            start = time.perf_counter()
+            fn(path, out4, progress=False)
+            row[f"{name} {suffix}"] = raw / (time.perf_counter() - start)
+    with dask.config.set(scheduler="synchronous"):
+        time_both("1t")
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster):
-        start = time.perf_counter()
-        byte2bit.transform(path, out4, progress=False)
-        row["transform 2w"] = raw / (time.perf_counter() - start)
-        start = time.perf_counter()
-        byte2bit.verify(path, out4, progress=False)
-        row["verify 2w"] = raw / (time.perf_counter() - start)
+        time_both("2w")
     nc = os.path.join(tmp, "zlib.nc")
     row["NetCDF-4 zlib4"] = _netcdf4(path, fmt, nc)
     row["HDF5 Zstd"] = _hdf5(path, fmt, os.path.join(tmp, "zstd.h5"), hdf5plugin.Zstd(clevel=3))

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import planes
-from .container import ContainerWriter, array_document, group_document
+from .container import ContainerWriter, array_document, group_document, whole_chunk_key
 from .core import LEVELS, decode_array, encode_array, inspect_stream
 from .errors import Byte2BitError, CorruptDataError, InvalidArgumentError, LimitExceededError
 from .integrity import ATTRIBUTE, CONTAINER_VERSION, Container
@@ -101,7 +101,7 @@ def save_ml_checkpoint(path, tensors: Mapping, metadata: Mapping | None = None, 
             if a.size:  # an empty tensor has no chunk; a scalar's chunk is "c"
                 stream = planes.encode(a, level) if serializer["name"] == "byte2bit_planes" else \
                     encode_array(a, 1 if tq else level, tq)
-                out.put(f"{key}/c" + "".join("/0" for _ in a.shape), stream)
+                out.put(whole_chunk_key(key, a.ndim), stream)
             index.append({"name": name, "key": key, "dtype": dtype, "shape": list(a.shape)})
         names = [e["name"] for e in index]
         if len(set(names)) != len(names):
@@ -150,8 +150,7 @@ class Checkpoint(Mapping):
         meta, attrs = self._index[name]
         out = np.empty(meta.shape, meta.dtype)
         if out.size:
-            key = f"{meta.name}/c" + "".join("/0" for _ in meta.shape)
-            data = self.container.read(key, meta.max_chunk_bytes)
+            data = self.container.read(next(meta.chunk_keys()), meta.max_chunk_bytes)
             try:
                 if meta.serializer == "byte2bit_planes":
                     planes.decode(data, out, verify=self.container.manifest is None)  # read() checked its CRC
@@ -171,7 +170,7 @@ class Checkpoint(Mapping):
     def info(self, name: str) -> dict:
         meta, attrs = self._index[name]
         return {"shape": meta.shape, "dtype": attrs["dtype"], "checksum": "crc32" in attrs,
-                "stored_bytes": self.container.sizes.get(f"{meta.name}/c" + "".join("/0" for _ in meta.shape), 0)}
+                "stored_bytes": self.container.sizes.get(next(meta.chunk_keys(), None), 0)}
 
     def __contains__(self, name) -> bool:  # Mapping's would decode the tensor
         return name in self._index

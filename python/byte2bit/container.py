@@ -214,6 +214,11 @@ def array_document(shape, dtype, serializer: dict, attrs: dict, chunks=None) -> 
     return json.dumps(doc, allow_nan=False, separators=(",", ":")).encode()
 
 
+def whole_chunk_key(array: str, ndim: int) -> str:
+    """The key of the one chunk of an ``array_document`` array ("name/c" for a scalar)."""
+    return f"{array}/c" + "/0" * ndim
+
+
 def group_document(attrs: dict | None = None) -> bytes:
     return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attrs or {}}, indent=2).encode()
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .container import ContainerWriter, array_document, group_document
+from .container import ContainerWriter, array_document, group_document, whole_chunk_key
 from .core import LEVELS, decode_array, encode_array, inspect_stream
 from .errors import Byte2BitError, CorruptDataError, InvalidArgumentError
 from .integrity import ATTRIBUTE, CONTAINER_VERSION, Container
@@ -258,10 +258,6 @@ def _codec(level: int) -> dict:
     return {"name": "byte2bit", "configuration": {"compression_level": level}}
 
 
-def _chunk_key(array: str, shape) -> str:
-    return f"{array}/c/" + "/".join("0" for _ in shape)
-
-
 def encode_message(m: Message, level: int) -> tuple[dict, np.dtype, tuple[int, ...], dict[str, bytes]]:
     """(how the message is stored, stored dtype and shape, {"values": stream[, "bitmap": stream]}).
     Without packed integers, the smaller of the decoded values and the message itself is kept."""
@@ -309,10 +305,10 @@ def transform(paths: list[str], dst, *, compression_level: int = 4, form: str = 
                         how, dtype, shape, parts = encode_message(m, level)
                         attrs = {**m.attrs, PACKING: how}
                         docs = {f"messages/{key}/zarr.json": array_document(shape, dtype, _codec(level), attrs),
-                                _chunk_key(f"messages/{key}", shape): parts["values"]}
+                                whole_chunk_key(f"messages/{key}", len(shape)): parts["values"]}
                         if "bitmap" in parts:
                             docs[f"bitmaps/{key}/zarr.json"] = array_document(shape, np.uint8, _codec(level), {})
-                            docs[_chunk_key(f"bitmaps/{key}", shape)] = parts["bitmap"]
+                            docs[whole_chunk_key(f"bitmaps/{key}", len(shape))] = parts["bitmap"]
                         for k, v in docs.items():
                             out.put(k, v)
                             written.append(k)
@@ -382,7 +378,7 @@ class GribStore:
         if math.prod(meta.shape) > MAX_MESSAGE_VALUES or meta.chunks != meta.shape:
             raise CorruptDataError(f"{self.path}: {array} claims {meta.shape} values in chunks of {meta.chunks}; "
                                    "a message is one chunk of at most 268 million values")
-        data = self.container.read(_chunk_key(array, meta.shape), meta.max_chunk_bytes)
+        data = self.container.read(next(meta.chunk_keys()), meta.max_chunk_bytes)
         try:
             info = inspect_stream(data, verify_checksum=False)
             if tuple(info["shape"]) != meta.shape or info["dtype"] != meta.dtype.name:
@@ -435,7 +431,8 @@ def _decode_grib(message: bytes, where: str) -> np.ndarray:
     except Exception as e:
         raise CorruptDataError(f"{where}: ecCodes cannot read the stored message ({e})") from None
     try:
-        return read_message(ec, h, "", 0).values.reshape(_grid_shape(ec, h, ec.codes_get_size(h, "values")))
+        m = read_message(ec, h, "", 0)
+        return m.values.reshape(m.shape)
     finally:
         ec.codes_release(h)
 
