@@ -196,8 +196,17 @@ def open_ml_checkpoint(path, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> Checkp
     return Checkpoint(path, max_tensor_bytes)
 
 
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise Byte2BitError("as_torch=True needs PyTorch (pip install torch); without it, tensors load as "
+                            "numpy arrays") from None
+    return torch
+
+
 def _to_torch(a: np.ndarray):
-    import torch
+    torch = _torch()
     if a.dtype.name == "bfloat16":
         return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(a)
@@ -206,6 +215,8 @@ def _to_torch(a: np.ndarray):
 def load_ml_checkpoint(path, names=None, as_torch: bool = False, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> dict:
     """``{"tensors": {name: array}, "metadata": {...}}``; ``names`` loads only those tensors
     (reading only their bytes), ``as_torch`` gives torch tensors."""
+    if as_torch:
+        _torch()  # before reading anything
     with Checkpoint(path, max_tensor_bytes) as ckpt:
         wanted = list(ckpt) if names is None else list(names)
         missing = [n for n in wanted if n not in ckpt]

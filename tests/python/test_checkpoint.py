@@ -198,9 +198,52 @@ def test_killed_save_keeps_the_previous_checkpoint(tmp_path, kill_after):
         assert z.testzip() is None
 
 
-def test_torch_tensors_when_torch_is_there(tmp_path):
-    torch = pytest.importorskip("torch")
-    t = {"w": torch.randn(8, 4), "b": torch.randn(4).to(torch.bfloat16), "n": torch.arange(5)}
-    p = save_ml_checkpoint(tmp_path / "t.b2b.ckpt", t)
+def test_torch_state_dict_round_trip(tmp_path):
+    """A real module's state_dict, every torch dtype, a transposed view and a tensor with grad: back
+    as torch tensors of the same dtype, bit for bit, and loadable into the module."""
+    torch = pytest.importorskip("torch")  # scripts/setup.sh installs Debian's CPU-only python3-torch
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 3))
+    tensors = dict(model.state_dict())
+    tensors |= {f"cast.{d}": (torch.randn(5, 7) * 100).to(getattr(torch, d))
+                for d in ("float16", "bfloat16", "float64", "int8", "uint8", "int16", "int32", "int64")}
+    tensors |= {"cast.bool": torch.rand(9) > 0.5, "scalar": torch.tensor(3.5), "empty": torch.zeros(0, 4),
+                "transposed": torch.randn(6, 4).t(), "grad": torch.randn(3, requires_grad=True),
+                "special": torch.tensor([float("nan"), float("inf"), -0.0], dtype=torch.bfloat16)}
+    p = save_ml_checkpoint(tmp_path / "m.b2b.ckpt", tensors, metadata={"epoch": 3})
     back = load_ml_checkpoint(p, as_torch=True)["tensors"]
-    assert all(torch.equal(back[k], v) and back[k].dtype == v.dtype for k, v in t.items())
+    assert list(back) == list(tensors)
+    for k, v in tensors.items():
+        b = back[k]
+        assert isinstance(b, torch.Tensor) and b.dtype == v.dtype and b.shape == v.shape, k
+        bits = {torch.bfloat16: torch.int16, torch.float16: torch.int16}.get(v.dtype)
+        same = torch.equal(b.view(bits), v.detach().contiguous().view(bits)) if bits else torch.equal(b, v.detach())
+        assert same, k
+    fresh = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 3))
+    fresh.load_state_dict({k: back[k] for k in model.state_dict()})
+    x = torch.randn(2, 16)
+    assert torch.equal(fresh(x), model(x))
+    part = load_ml_checkpoint(p, names=["cast.bfloat16"], as_torch=True)["tensors"]
+    assert list(part) == ["cast.bfloat16"] and part["cast.bfloat16"].dtype == torch.bfloat16
+    # without as_torch, the same file gives numpy arrays (bfloat16 through ml_dtypes)
+    assert load_ml_checkpoint(p)["tensors"]["cast.bfloat16"].dtype.name == "bfloat16"
+
+
+def test_no_torch_needed(tmp_path):
+    """torch is optional: with its import blocked, saving and loading numpy tensors works, and asking
+    for torch tensors says what is missing."""
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None  # import torch now raises ImportError
+        import numpy as np
+        from byte2bit.checkpoint import load_ml_checkpoint, save_ml_checkpoint
+        p = save_ml_checkpoint(sys.argv[1], {"w": np.arange(6, dtype=np.float32)})
+        assert (load_ml_checkpoint(p)["tensors"]["w"] == np.arange(6)).all()
+        try:
+            load_ml_checkpoint(p, as_torch=True)
+        except Exception as e:
+            print(type(e).__name__, e)
+    """)
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "n.b2b.ckpt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "torch" in r.stdout and "pip install" in r.stdout, r.stdout
