@@ -19,28 +19,31 @@ constexpr int alphabet = 256;
 constexpr int max_buckets = 64;
 constexpr int max_contexts = 16;
 
-// Token of a residual: values below 16 stand for themselves; larger ones keep their top three bits
-// in the token and send the rest raw, so the token says the magnitude and the raw bits the detail.
+// Token of a residual, by a token_config (k, m): values below 2^k stand for themselves; larger
+// ones keep the position of their leading bit and the m bits below it in the token and send the
+// rest raw, so the token says the magnitude and the raw bits the detail. Format version 1 knows
+// only (4, 2); version 3 lets a stream choose (FORMAT.md, "Method 2").
 struct token {
     std::uint8_t symbol;
     std::uint8_t nbits;
     std::uint64_t extra;
 };
 
-inline token tokenize(std::uint64_t z) {
-    if (z < 16) return {std::uint8_t(z), 0, 0};
-    const int n = bit_length(z) - 1;  // >= 4
-    const int nbits = n - 2;
-    const std::uint64_t m = (z >> nbits) & 3;
-    return {std::uint8_t(16 + (n - 4) * 4 + int(m)), std::uint8_t(nbits), z & ((std::uint64_t(1) << nbits) - 1)};
+inline token tokenize(std::uint64_t z, token_config c) {
+    if (z < (std::uint64_t(1) << c.k)) return {std::uint8_t(z), 0, 0};
+    const int n = bit_length(z) - 1;  // >= k
+    const int nbits = n - c.m;
+    const std::uint64_t top = (z >> nbits) & ((1u << c.m) - 1);
+    return {std::uint8_t((1 << c.k) + ((n - c.k) << c.m) + int(top)), std::uint8_t(nbits),
+            z & ((std::uint64_t(1) << nbits) - 1)};
 }
 
-inline int token_extra_bits(int symbol) { return symbol < 16 ? 0 : (symbol - 16) / 4 + 2; }
-
-inline std::uint64_t detokenize(int symbol, std::uint64_t extra) {
-    if (symbol < 16) return std::uint64_t(symbol);
-    const int nbits = (symbol - 16) / 4 + 2;
-    return (std::uint64_t(4 | ((symbol - 16) & 3)) << nbits) | extra;
+// Residual of `symbol` without its raw bits, and how many raw bits follow; symbol < c.tokens(B).
+inline std::uint64_t token_base(int symbol, token_config c, int* nbits) {
+    if (symbol < (1 << c.k)) return *nbits = 0, std::uint64_t(symbol);
+    const int t = symbol - (1 << c.k), n = c.k + (t >> c.m);
+    *nbits = n - c.m;
+    return (std::uint64_t((1 << c.m) | (t & ((1 << c.m) - 1)))) << *nbits;
 }
 
 inline int bucket_of(std::uint64_t q) {
@@ -299,7 +302,7 @@ double ans_estimate_bits(const U* z, const lane_layout& layout) {
     for (auto& h : hist) h.fill(0);
     double extra = 0;
     for_each_lane(z, layout, [&](U v, std::uint64_t q) {
-        const token t = tokenize(v);
+        const token t = tokenize(v, token_config{});
         hist[std::size_t(std::min(bucket_of(q), max_buckets - 1))][t.symbol]++;
         extra += t.nbits;
     });
@@ -308,23 +311,85 @@ double ans_estimate_bits(const U* z, const lane_layout& layout) {
     return bits;
 }
 
+namespace {
+
+// Residuals counted finely enough to tokenize them under any split with k <= 8 and m <= 4: values
+// below 256 as themselves, larger ones by their leading bit's position and the 4 bits below it.
+constexpr int fine_keys = 256 + 56 * 16;
+inline int fine_key(std::uint64_t z) {
+    if (z < 256) return int(z);
+    const int n = bit_length(z) - 1;
+    return 256 + (n - 8) * 16 + int((z >> (n - 4)) & 15);
+}
+
+// The split that codes `fine` (one histogram per bucket) smallest, by the entropy of the tokens in
+// each bucket plus raw bits plus an estimate of what the larger tables cost.
+token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>>& fine, int bits, int max_ctx) {
+    static constexpr token_config for8[] = {{4, 2}, {5, 2}, {6, 2}, {8, 0}};
+    static constexpr token_config for16[] = {{4, 2}, {5, 2}, {6, 2}, {7, 2}, {6, 3}, {7, 3}};
+    static constexpr token_config for32[] = {{4, 2}, {6, 2}, {5, 3}};
+    const token_config* candidates = bits == 8 ? for8 : bits == 16 ? for16 : for32;
+    const int count = bits == 8 ? 4 : bits == 16 ? 6 : 3;
+    token_config best;
+    double best_bits = -1;
+    for (int i = 0; i < count; ++i) {
+        const token_config c = candidates[i];
+        double total = 0;
+        int tables = 0, max_symbol = 0;
+        for (const auto& f : fine) {
+            std::array<std::uint64_t, alphabet> h{};
+            bool used = false;
+            for (int key = 0; key < fine_keys; ++key) {
+                if (!f[std::size_t(key)]) continue;
+                used = true;
+                int symbol, nbits;
+                if (key < 256) {
+                    const token t = tokenize(std::uint64_t(key), c);
+                    symbol = t.symbol, nbits = t.nbits;
+                } else {
+                    const int n = 8 + (key - 256) / 16, top = (key - 256) % 16;
+                    symbol = (1 << c.k) + ((n - c.k) << c.m) + (top >> (4 - c.m)), nbits = n - c.m;
+                }
+                h[std::size_t(symbol)] += f[std::size_t(key)];
+                total += double(f[std::size_t(key)]) * nbits;
+                max_symbol = std::max(max_symbol, symbol);
+            }
+            if (used) total += entropy_bits(h.data()), ++tables;
+        }
+        total += std::min(tables, max_ctx) * (16 + 10.0 * (max_symbol + 1));
+        if (best_bits < 0 || total < best_bits) best_bits = total, best = c;
+    }
+    return best;
+}
+
+}  // namespace
+
 template <class U>
-void ans_encode(const U* z, const lane_layout& layout, int max_ctx, byte_writer& out) {
+token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, const token_config* forced, byte_writer& out) {
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> buckets(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     int used_buckets = 1;
     bit_writer extra;
+    token_config split = forced ? *forced : token_config{};
+    const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
     {
+        std::vector<std::array<std::uint64_t, fine_keys>> fine(may_choose ? max_buckets : 0);
         std::uint64_t i = 0;
         for_each_lane(z, layout, [&](U v, std::uint64_t q) {
-            const token t = tokenize(v);
             const int b = std::min(bucket_of(q), max_buckets - 1);
             used_buckets = std::max(used_buckets, b + 1);
-            buckets[std::size_t(i)] = std::uint8_t(b);
+            buckets[std::size_t(i++)] = std::uint8_t(b);
+            if (may_choose) fine[std::size_t(b)][std::size_t(fine_key(v))]++;
+        });
+        if (may_choose) {
+            fine.resize(std::size_t(used_buckets));
+            split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts));
+        }
+        for (i = 0; i < n; ++i) {
+            const token t = tokenize(z[i], split);
             symbols[std::size_t(i)] = t.symbol;
             extra.put(t.extra, t.nbits);
-            ++i;
-        });
+        }
     }
     std::vector<std::array<std::uint64_t, alphabet>> hist(static_cast<std::size_t>(used_buckets));
     for (auto& h : hist) h.fill(0);
@@ -384,6 +449,7 @@ void ans_encode(const U* z, const lane_layout& layout, int max_ctx, byte_writer&
     out.append(ans.bytes.data(), ans.bytes.size());
     const std::vector<std::uint8_t> raw = extra.finish();
     out.append(raw.data(), raw.size());
+    return split;
 }
 
 namespace {
@@ -461,7 +527,8 @@ __attribute__((noinline)) void ans_decode_segments(rans_decoder& rans, bit_reade
 }  // namespace
 
 template <class U>
-void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split) {
+    const int tokens = split.tokens(int(sizeof(U) * 8));
     const int buckets = in.u8("context buckets");
     if (buckets < 1 || buckets > max_buckets) fail(errc::corrupt, "bucket count out of range");
     const std::uint8_t* map = in.take(std::size_t(buckets), "context map");
@@ -476,9 +543,12 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
         std::uint32_t f[alphabet] = {};
         const int kind = in.u8("frequency table");
         if (kind == 1) {
-            f[in.u8("frequency table")] = prob_scale;
+            const int only = in.u8("frequency table");
+            if (only >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
+            f[only] = prob_scale;
         } else if (kind == 2) {
             const int max_symbol = in.u8("frequency table");
+            if (max_symbol >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
             std::uint64_t sum = 0;
             for (int s = 0; s <= max_symbol; ++s) {
                 const std::uint64_t v = in.varint("frequency table");
@@ -506,9 +576,10 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
     tables.map = map;
     tables.buckets = buckets;
     for (std::uint32_t q = 0; q < small_activity; ++q) tables.ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
-    for (int s = 0; s < alphabet; ++s) {
-        tables.nbits[s] = std::uint8_t(token_extra_bits(s));
-        tables.base[s] = detokenize(s, 0);
+    for (int s = 0; s < alphabet; ++s) {  // symbols from `tokens` on never occur: the tables say so
+        int nbits = 0;
+        tables.base[s] = s < tokens ? token_base(s, split, &nbits) : 0;
+        tables.nbits[s] = std::uint8_t(nbits);
     }
     const std::uint64_t W = layout.cols;
     if (W > max_whole_row_cols) {
@@ -536,8 +607,8 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p) {
 }
 
 #define B2B_INSTANTIATE(U)                                                             \
-    template void ans_encode<U>(const U*, const lane_layout&, int, byte_writer&);     \
-    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor);     \
+    template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&); \
+    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)

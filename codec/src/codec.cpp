@@ -1,4 +1,5 @@
 // encode / decode / inspect: the stream as a whole, and what each level spends its effort on.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -43,9 +44,10 @@ struct lane_sample {
     }
 };
 
-// Lanes block: lane bits, method, predictor, reserved byte, then the method's body.
+// Lanes block: lane bits, method, predictor, token split, then the method's body. Returns whether
+// the block needs format version 3 (a token split other than version 1's).
 template <class U>
-void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
+bool encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
     std::vector<U> z(static_cast<std::size_t>(n));
     // Level 1 keeps to predictors whose inverse is a prefix sum or less (fast to decode); levels 2
@@ -73,24 +75,27 @@ void encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
     }
     residuals<U>(chosen, x, z.data(), layout);
     byte_writer body;
+    token_config split;
     if (m == method::bitpack)
         bitpack_encode<U>(z.data(), n, body);
     else
-        ans_encode<U>(z.data(), layout, max_contexts, body);
+        split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body);
     if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
         m = method::stored;
+        split = {};
         body.bytes.clear();
         body.append(x, layout.bytes());
     }
     out.u8(std::uint8_t(layout.bits));
     out.u8(std::uint8_t(m));
     out.u8(std::uint8_t(m == method::stored ? predictor::none : chosen));
-    out.u8(0);
+    out.u8(split.byte());
     out.append(body.bytes.data(), body.bytes.size());
+    return !split.is_default();
 }
 
 template <class U>
-void decode_lanes(byte_reader& in, method m, predictor p, U* lanes, const lane_layout& layout) {
+void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U* lanes, const lane_layout& layout) {
     const std::uint64_t n = layout.count();
     if (m == method::stored) {
         if (in.remaining() != layout.bytes()) fail(errc::corrupt, "stored lanes have the wrong size");
@@ -102,7 +107,7 @@ void decode_lanes(byte_reader& in, method m, predictor p, U* lanes, const lane_l
         bitpack_decode<U>(in, lanes, n);
         unresiduals<U>(p, lanes, layout);
     } else {
-        ans_decode<U>(in, lanes, layout, p);
+        ans_decode<U>(in, lanes, layout, p, split);
     }
 }
 
@@ -111,11 +116,14 @@ header decoded_header(const void* stream, std::size_t size) {
     return read_header(static_cast<const std::uint8_t*>(stream), size);
 }
 
-void write_lanes_block(const encoder_lanes& lanes, int level, byte_writer& out) {
+// Returns the format version the block needs (1 or 3).
+int write_lanes_block(const encoder_lanes& lanes, int level, byte_writer& out) {
+    bool v3 = false;
     with_lane_type(lanes.layout.bits, [&](auto zero) {
         using U = decltype(zero);
-        encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, level, out);
+        v3 = encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, level, out);
     });
+    return v3 ? 3 : 1;
 }
 
 // Reads one lanes block. Decodes into `target` when given (the output buffer, in place), else into
@@ -123,13 +131,15 @@ void write_lanes_block(const encoder_lanes& lanes, int level, byte_writer& out) 
 std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h, bool natural, std::uint8_t* target,
                                                std::vector<std::uint8_t>& scratch) {
     const int bits = in.u8("lanes block");
-    const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block");
-    if (in.u8("lanes block") != 0) fail(errc::corrupt, "reserved lanes byte is not zero");
+    const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block"), split_byte = in.u8("lanes block");
+    if (split_byte != 0 && (h.version < 3 || m != std::uint8_t(method::ans)))
+        fail(errc::corrupt, "lanes block names a token split its format version or method does not have");
     if (m > 2) fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
     if (m == std::uint8_t(method::stored) && p != 0) fail(errc::corrupt, "stored lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
     with_lane_type(bits, [](auto) {});  // validates the width before anything is allocated
+    const token_config split = token_config::from_byte(split_byte, bits);
     const lane_layout layout = make_layout(h, bits);
     std::uint8_t* lanes = target;
     if (lanes == nullptr) {
@@ -138,7 +148,7 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     }
     with_lane_type(bits, [&](auto zero) {
         using U = decltype(zero);
-        decode_lanes<U>(in, method(m), predictor(p), reinterpret_cast<U*>(lanes), layout);
+        decode_lanes<U>(in, method(m), predictor(p), split, reinterpret_cast<U*>(lanes), layout);
     });
     return {lanes, bits};
 }
@@ -195,21 +205,22 @@ std::vector<std::uint8_t> encode(const void* data, std::size_t nbytes, dtype typ
     }
     if (h.integerized()) payload.append(lanes.exceptions.bytes.data(), lanes.exceptions.bytes.size());
     // Integerized lanes are already exact integers, so level 1 there means full lossless effort.
-    write_lanes_block(lanes, h.quantized() ? 4 : h.level, payload);
+    h.version = std::max(h.version, write_lanes_block(lanes, h.quantized() ? 4 : h.level, payload));
     // Floats on a lattice (offset + q * step) may code far smaller as integers: try, keep the smaller.
     if (h.level >= 1 && !h.integerized() && (is_float(h.type) || is_complex(h.type))) {
         if (const auto l = find_lattice(input, h)) {
             const lattice_lanes ll = to_lattice_lanes(input, h, *l);
             byte_writer q, alt;
-            write_lanes_block(ll.q, h.level, q);
+            const int q_version = write_lanes_block(ll.q, h.level, q);
             write_f64(alt, l->offset);
             write_f64(alt, l->step);
             alt.varint(q.bytes.size());
             alt.append(q.bytes.data(), q.bytes.size());
-            write_lanes_block(ll.correction, h.level, alt);
+            const int c_version = write_lanes_block(ll.correction, h.level, alt);
             if (alt.bytes.size() < payload.bytes.size()) {
                 payload = std::move(alt);
                 h.flags |= flag_lattice;
+                h.version = std::max({1, q_version, c_version});  // a lattice stream has no reserved values
             }
         }
     }

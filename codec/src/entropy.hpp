@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "io.hpp"
@@ -17,14 +18,35 @@ void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out);
 template <class U>
 void bitpack_decode(byte_reader& in, U* z, std::uint64_t n);
 
+// How method 2 splits a residual into a token and raw bits (see tokenize in ans.cpp): values below
+// 2^k are tokens of their own, larger ones give the position of their leading bit and the m bits
+// below it. Stored in the lanes block's fourth byte: 0 for (4, 2), the only split of format
+// version 1, else k | m << 4 (format version 3).
+struct token_config {
+    int k = 4, m = 2;
+    int tokens(int bits) const { return (1 << k) + ((bits - k) << m); }
+    bool is_default() const { return k == 4 && m == 2; }
+    std::uint8_t byte() const { return is_default() ? 0 : std::uint8_t(k | m << 4); }
+    // Validates a stored byte for lanes of `bits` bits: every token must fit the 256-symbol alphabet.
+    static token_config from_byte(std::uint8_t b, int bits) {
+        if (b == 0) return {};
+        const token_config c{b & 15, b >> 4};
+        if (c.k < 1 || c.k > 8 || c.k > bits || c.m > c.k || c.tokens(bits) > 256)
+            fail(errc::corrupt, "invalid token split " + std::to_string(int(b)));
+        return c;
+    }
+};
+
 // Method 2: residuals as tokens (a small symbol plus raw extra bits), the symbols coded with rANS
 // under statistics chosen per context, the context being the size of the residuals above.
 // max_contexts: at most 16 frequency tables.
+// Uses the `forced` token split, or when that is null the one it estimates codes smallest; returns it.
 template <class U>
-void ans_encode(const U* z, const lane_layout& layout, int max_contexts, byte_writer& out);
+token_config ans_encode(const U* z, const lane_layout& layout, int max_contexts, const token_config* forced,
+                        byte_writer& out);
 // Decodes residuals and undoes prediction `p` as it goes: writes the lanes themselves to `x`.
 template <class U>
-void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p);
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
 
 // Estimated coded size in bits, for choosing a predictor: context-conditional token entropy plus
 // extra bits, without table costs.

@@ -2,6 +2,7 @@
 #include <byte2bit/byte2bit.hpp>
 
 #include "entropy.hpp"  // codec/src: predictors and entropy coding are tested directly
+#include "header.hpp"
 
 #include <array>
 #include <cmath>
@@ -234,6 +235,38 @@ void test_damage() {
     CHECK(code_of([] { byte2bit::inspect("nonsense", 8); }) == errc::bad_magic);
 }
 
+// The token split byte (format version 3) is refused wherever the format does not allow it.
+void test_token_split_checks() {
+    std::mt19937 rng(3);
+    std::vector<std::uint8_t> ranks(20000);  // uneven within powers of two: chooses the (8, 0) split
+    for (auto& v : ranks) v = std::uint8_t((rng() % 7 == 0 ? 200 : 0) + std::min<unsigned>(rng() % 64, rng() % 64));
+    auto encode = [&](int level) {
+        byte2bit::encode_options o;
+        o.level = level;
+        return byte2bit::encode(ranks.data(), ranks.size(), dtype::uint8, 0, {ranks.size()}, o);
+    };
+    const auto v3 = encode(4), v1 = encode(0);
+    CHECK(byte2bit::inspect(v3.data(), v3.size()).format_version == 3);
+    CHECK(byte2bit::inspect(v1.data(), v1.size()).format_version == 1);
+    const std::size_t split_at = 40 + 8 + 3;  // header with one dimension, then lanes block byte 3
+    CHECK(v3[split_at] == 0x08 && v1[split_at] == 0);
+    std::vector<std::uint8_t> y(ranks.size());
+    auto refused = [&](std::vector<std::uint8_t> s, int version, std::uint8_t split) {
+        s[4] = std::uint8_t(version);
+        s[split_at] = split;
+        const std::uint64_t sum = byte2bit::detail::stream_checksum(s.data(), s.size());
+        for (int i = 0; i < 8; ++i) s[byte2bit::detail::checksum_offset + i] = std::uint8_t(sum >> (8 * i));
+        return code_of([&] { byte2bit::decode(s.data(), s.size(), y.data(), y.size()); }) == errc::corrupt;
+    };
+    CHECK(!refused(v3, 3, 0x08));  // as written
+    CHECK(refused(v3, 2, 0x08));   // a split in a version-2 stream
+    CHECK(refused(v3, 3, 0x09));   // k = 9
+    CHECK(refused(v3, 3, 0x20));   // k = 0
+    CHECK(code_of([] { byte2bit::detail::token_config::from_byte(0x38, 16); }) == errc::corrupt);  // 320 tokens
+    CHECK(refused(v3, 3, 0x34));   // m > k
+    CHECK(refused(v1, 3, 0x08));   // a split on bit packing
+}
+
 // Every predictor inverts exactly, for every lane width, on smooth data, noise and extremes.
 template <class U>
 void predictors_invert() {
@@ -259,7 +292,8 @@ void predictors_invert() {
 }
 
 // Rows wider than 2^16 lanes decode in segments, recomputing the residuals above from the lanes:
-// the same lanes as whole-row decoding gives, for every predictor and lane width.
+// the same lanes as whole-row decoding gives, for every predictor and lane width; and every token
+// split a lanes block may name gives the lanes back.
 template <class U>
 void wide_rows_decode() {
     using namespace byte2bit::detail;
@@ -277,13 +311,32 @@ void wide_rows_decode() {
         for (int p = 0; p < predictor_count; ++p) {
             residuals<U>(predictor(p), x.data(), z.data(), l);
             byte_writer w;
-            ans_encode<U>(z.data(), l, 16, w);
+            const token_config chosen = ans_encode<U>(z.data(), l, 16, nullptr, w);
             std::vector<U> y(l.count());
             byte_reader r(w.bytes.data(), w.bytes.size());
-            ans_decode<U>(r, y.data(), l, predictor(p));
+            ans_decode<U>(r, y.data(), l, predictor(p), chosen);
             CHECK(y == x);
         }
     }
+    lane_layout l;
+    l.bits = int(sizeof(U) * 8), l.planes = 1, l.rows = 64, l.cols = 257;
+    std::vector<U> x(l.count()), y(l.count()), z(l.count());
+    for (auto& v : x) v = U(rng() >> (rng() % 64));  // every magnitude
+    residuals<U>(predictor::none, x.data(), z.data(), l);
+    int splits = 0;
+    for (int k = 1; k <= 8; ++k)
+        for (int m = 0; m <= k; ++m) {
+            const token_config c{k, m};
+            if (k > l.bits || c.tokens(l.bits) > 256 || c.is_default()) continue;
+            CHECK(token_config::from_byte(c.byte(), l.bits).k == k);
+            byte_writer w;
+            ans_encode<U>(z.data(), l, 16, &c, w);
+            byte_reader r(w.bytes.data(), w.bytes.size());
+            ans_decode<U>(r, y.data(), l, predictor::none, c);
+            CHECK(y == x);
+            ++splits;
+        }
+    CHECK(splits > 0);
 }
 
 }  // namespace
@@ -298,6 +351,7 @@ int main() {
     wide_rows_decode<std::uint32_t>();
     wide_rows_decode<std::uint64_t>();
     test_round_trips();
+    test_token_split_checks();
     test_quantized();
     test_exact_values();
     test_decimal();

@@ -39,7 +39,12 @@ def cases():
     field = (np.cumsum(rng.normal(size=(20, 40)), axis=1) * 3).astype(np.float32)
     field[5:12, 10:30] = -9999
     yield "float32_quantized_nodata", field, dict(compression_level=1, quantize_scale=0.7, exact_values=[-9999])
-
+    # version 3: token splits, for residuals whose distribution is uneven within each power of two
+    # (categories, ranks, exponent bytes): every 8-bit residual a symbol of its own, finer 16-bit tokens
+    ranks = rng.choice(256, 100 * 100, p=np.bincount(rng.geometric(0.06, 20000).clip(0, 255), minlength=256)[rng.permutation(256)] / 20000)
+    yield "uint8_ranks_level4", ranks.astype(np.uint8), {}
+    levels = np.sort(rng.choice(4000, 300, replace=False)).astype(np.uint16)
+    yield "uint16_levels_level1", levels[rng.geometric(0.02, 20000).clip(0, 299)], dict(compression_level=1)
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)

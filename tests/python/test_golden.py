@@ -12,6 +12,8 @@ STREAMS = sorted(GOLDEN.glob("v*/*.b2bs"))
 
 def test_golden_set_present():
     assert len(STREAMS) >= 12
+    # every published format version has its own streams
+    assert {p.parent.name for p in STREAMS} == {f"v{v}" for v in range(1, byte2bit.FORMAT_VERSION + 1)}
 
 
 @pytest.mark.parametrize("stream", STREAMS, ids=lambda p: f"{p.parent.name}/{p.stem}")
