@@ -466,6 +466,7 @@ struct decode_tables {
     int buckets;
     std::uint64_t base[alphabet];  // symbol -> residual without its extra bits
     std::uint8_t nbits[alphabet];  // symbol -> extra bits
+    bool symbols_are_residuals;    // no symbol has extra bits: each is its residual
 
     std::uint8_t context(std::uint64_t q) const {
         return q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
@@ -473,6 +474,10 @@ struct decode_tables {
     // The residuals of n symbols, with their extra bits.
     template <class U>
     void residuals(const std::uint8_t* symbols, std::uint64_t n, bit_reader& extra, U* z) const {
+        if (symbols_are_residuals) {
+            for (std::uint64_t i = 0; i < n; ++i) z[i] = U(symbols[i]);
+            return;
+        }
         for (std::uint64_t i = 0; i < n; ++i) {
             const unsigned s = symbols[i];  // get(0) is 0: no branch on the symbol
             if constexpr (sizeof(U) < 8)
@@ -517,7 +522,10 @@ __attribute__((noinline)) void ans_decode_segments(rans_decoder& rans, bit_reade
                     }
                     rans.row(ctx.data(), symbols.data(), n);
                     t.residuals<U>(symbols.data(), n, extra, z.data());
-                    undo_span<PP, U>(row, z.data(), y > 0 ? row - W : nullptr, W, s0, s1);
+                    if (PP == predictor::none)  // nothing to predict from: the fast whole-row inverse
+                        undo_row<PP, U>(row + s0, z.data(), nullptr, n);
+                    else
+                        undo_span<PP, U>(row, z.data(), y > 0 ? row - W : nullptr, W, s0, s1);
                 }
             }
         }
@@ -539,6 +547,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
 
     // Decode table: for each context and slot, (freq - 1) << 20 | (slot - start) << 8 | symbol.
     std::vector<std::uint32_t> table(std::size_t(contexts) << prob_bits, 0);
+    int top_symbol = 0;  // the largest symbol any context can give
     for (int c = 0; c < contexts; ++c) {
         std::uint32_t f[alphabet] = {};
         const int kind = in.u8("frequency table");
@@ -562,8 +571,10 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
         }
         std::uint32_t* t = &table[std::size_t(c) << prob_bits];
         std::uint32_t slot = 0;
-        for (int s = 0; s < alphabet; ++s)
+        for (int s = 0; s < alphabet; ++s) {
             for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
+            if (f[s]) top_symbol = std::max(top_symbol, s);
+        }
     }
     const std::uint64_t ans_size = in.varint("rANS size");
     if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
@@ -581,6 +592,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
         tables.base[s] = s < tokens ? token_base(s, split, &nbits) : 0;
         tables.nbits[s] = std::uint8_t(nbits);
     }
+    tables.symbols_are_residuals = top_symbol < (1 << split.k);
     const std::uint64_t W = layout.cols;
     if (W > max_whole_row_cols) {
         ans_decode_segments<U>(rans, extra, x, layout, p, tables);

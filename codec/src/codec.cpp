@@ -67,7 +67,10 @@ bool encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
         // comes out the same and encoding gets several times faster.
         const lane_sample<U> sample(x, layout);
         double best = -1;
+        bool tried_left = false;
         for (int k = 0; k < candidates; ++k) {
+            // On planes of one row every predictor but none predicts from the left: try that once.
+            if (layout.rows == 1 && first[k] != predictor::none && std::exchange(tried_left, true)) continue;
             residuals<U>(first[k], sample.data, z.data(), sample.layout);
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
             if (best < 0 || bits < best) best = bits, chosen = first[k];
