@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstring>
+#include <utility>
 #include <string>
 
 #include "entropy.hpp"
@@ -29,6 +31,39 @@ void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out) {
     out.append(packed.data(), packed.size());
 }
 
+namespace {
+
+template <class U, unsigned W>
+void unpack_fixed(const std::uint8_t* p, U* out) {
+    constexpr std::uint64_t mask = (std::uint64_t(1) << W) - 1;
+#pragma GCC unroll 32
+    for (unsigned i = 0; i < group; ++i) {
+        std::uint64_t word;
+        std::memcpy(&word, p + (i * W >> 3), 8);
+        out[i] = U((word >> (i * W & 7)) & mask);
+    }
+}
+
+template <class U, unsigned... W>
+void unpack_dispatch(unsigned w, const std::uint8_t* p, U* out, std::integer_sequence<unsigned, W...>) {
+    using routine = void (*)(const std::uint8_t*, U*);
+    static constexpr routine routines[] = {&unpack_fixed<U, W>...};
+    routines[w](p, out);
+}
+
+// One full group at width w <= min(56, B).
+template <class U>
+void unpack_group(unsigned w, const std::uint8_t* p, U* out) {
+    if (w == 0) {
+        std::memset(out, 0, group * sizeof(U));
+        return;
+    }
+    constexpr unsigned widths = std::min<unsigned>(sizeof(U) * 8, 56) + 1;
+    unpack_dispatch<U>(w, p, out, std::make_integer_sequence<unsigned, widths>{});
+}
+
+}  // namespace
+
 template <class U>
 void bitpack_decode(byte_reader& in, U* z, std::uint64_t n) {
     const std::uint64_t groups = (n + group - 1) / group;
@@ -47,19 +82,15 @@ void bitpack_decode(byte_reader& in, U* z, std::uint64_t n) {
     const std::uint8_t* data = in.take(std::size_t(need), "bit-packed data");
     const std::uint8_t* const end = data + need;
     // A full group of 32 at width w fills exactly 4w bytes, so every group starts on a byte and its
-    // values can be unpacked independently with 8-byte loads (when 8 bytes of slack remain).
+    // values can be unpacked independently with 8-byte loads (when 8 bytes of slack remain), by a
+    // routine for each width whose offsets and shifts are constants.
     const std::uint8_t* p = data;
     for (std::uint64_t g = 0; g < groups; ++g) {
         const unsigned w = widths[g];
         U* out = z + g * group;
         const std::uint64_t count = std::min(group, n - g * group);
         if (count == group && w <= 56 && std::size_t(end - p) >= 4 * w + 8) {
-            const std::uint64_t mask = (std::uint64_t(1) << w) - 1;
-            for (unsigned i = 0; i < group; ++i) {
-                std::uint64_t word;
-                std::memcpy(&word, p + (i * w >> 3), 8);
-                out[i] = U((word >> (i * w & 7)) & mask);
-            }
+            unpack_group<U>(w, p, out);
             p += 4 * w;
         } else {  // the last groups: a careful bit reader
             bit_reader bits(p, std::size_t(end - p));
