@@ -125,28 +125,46 @@ inline void prefix_sum(U* row, std::uint64_t W) {
 }
 
 #if defined(__SSE2__)
-// Inverse gradient prediction of a 16-bit row below its first lane (row[0] is set): row[i] =
-// row[i - 1] + unzigzag(z[i]) + up[i] - up[i - 1]. `row` may be `z`: each block of eight is read
-// before it is written.
-inline void gradient_row_u16(std::uint16_t* row, const std::uint16_t* z, const std::uint16_t* up, std::uint64_t W) {
+// Inverse gradient prediction of an 8- or 16-bit row below its first lane (row[0] is set):
+// row[i] = row[i - 1] + unzigzag(z[i]) + up[i] - up[i - 1]. `row` may be `z`: each block of 16
+// bytes is read before it is written.
+template <class U>
+inline void gradient_row_sse2(U* row, const U* z, const U* up, std::uint64_t W) {
+    constexpr std::uint64_t per = 16 / sizeof(U);
+    const bool bytes = sizeof(U) == 1;
+    const __m128i one = bytes ? _mm_set1_epi8(1) : _mm_set1_epi16(1);
+    const __m128i low7 = _mm_set1_epi8(0x7F);  // SSE2 shifts 16-bit lanes: clear what crosses bytes
+    __m128i carry = bytes ? _mm_set1_epi8(std::int8_t(row[0])) : _mm_set1_epi16(std::int16_t(row[0]));
     std::uint64_t i = 1;
-    __m128i carry = _mm_set1_epi16(std::int16_t(row[0]));
-    const __m128i one = _mm_set1_epi16(1);
-    for (; i + 8 <= W; i += 8) {
+    for (; i + per <= W; i += per) {
         const __m128i zz = _mm_loadu_si128(reinterpret_cast<const __m128i*>(z + i));
         const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i));
         const __m128i ul = _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i - 1));
-        const __m128i d = _mm_xor_si128(_mm_srli_epi16(zz, 1), _mm_sub_epi16(_mm_setzero_si128(), _mm_and_si128(zz, one)));
-        __m128i v = _mm_add_epi16(d, _mm_sub_epi16(u, ul));
-        v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
-        v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
-        v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
-        v = _mm_add_epi16(v, carry);
+        __m128i v;
+        if (bytes) {
+            const __m128i d = _mm_xor_si128(_mm_and_si128(_mm_srli_epi16(zz, 1), low7),
+                                            _mm_sub_epi8(_mm_setzero_si128(), _mm_and_si128(zz, one)));
+            v = _mm_add_epi8(d, _mm_sub_epi8(u, ul));
+            v = _mm_add_epi8(v, _mm_slli_si128(v, 1));
+            v = _mm_add_epi8(v, _mm_slli_si128(v, 2));
+            v = _mm_add_epi8(v, _mm_slli_si128(v, 4));
+            v = _mm_add_epi8(v, _mm_slli_si128(v, 8));
+            v = _mm_add_epi8(v, carry);
+            carry = _mm_unpackhi_epi8(v, v);  // the last byte, twice, in the last 16-bit lane
+        } else {
+            const __m128i d = _mm_xor_si128(_mm_srli_epi16(zz, 1), _mm_sub_epi16(_mm_setzero_si128(), _mm_and_si128(zz, one)));
+            v = _mm_add_epi16(d, _mm_sub_epi16(u, ul));
+            v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
+            v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
+            v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
+            v = _mm_add_epi16(v, carry);
+            carry = v;
+        }
         _mm_storeu_si128(reinterpret_cast<__m128i*>(row + i), v);
-        carry = _mm_shufflehi_epi16(_mm_unpackhi_epi64(v, v), 0xFF);  // broadcast the last lane
+        carry = _mm_shufflehi_epi16(_mm_unpackhi_epi64(carry, carry), 0xFF);  // broadcast the last lane
         carry = _mm_unpackhi_epi64(carry, carry);
     }
-    for (; i < W; ++i) row[i] = std::uint16_t(row[i - 1] + unzigzag<std::uint16_t>(z[i]) + std::uint16_t(up[i] - up[i - 1]));
+    for (; i < W; ++i) row[i] = U(row[i - 1] + unzigzag<U>(z[i]) + U(up[i] - up[i - 1]));
 }
 #endif
 
@@ -195,8 +213,8 @@ inline void undo_row(U* row, const U* z, const U* up, std::uint64_t W) {
     if (P == predictor::gradient) {
         // A prefix sum of (residual + up - upleft): one vectorizable pass, then a chain of adds.
 #if defined(__SSE2__)
-        if constexpr (sizeof(U) == 2) {  // 16-bit imagery: both in one pass, eight lanes at a time
-            gradient_row_u16(row, z, up, W);
+        if constexpr (sizeof(U) <= 2) {  // 8- and 16-bit imagery: both in one pass, 16 bytes at a time
+            gradient_row_sse2(row, z, up, W);
             return;
         }
 #endif
