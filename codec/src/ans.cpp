@@ -217,10 +217,13 @@ struct rans_lane {
             s = renorm ? (s << 16 | word) : s;
             wp += (renorm && have) ? 2 : 0;
         } else {
+            // Arithmetic, not a conditional: compilers turn the conditional into a branch, and
+            // whether a state renormalizes is as unpredictable as the data.
             std::uint16_t word;  // little-endian, like the format
             std::memcpy(&word, wp, 2);
-            s = renorm ? (s << 16 | word) : s;
-            wp += renorm ? 2 : 0;
+            const std::uint32_t r = renorm;
+            s = (s << (r << 4)) | (word & (0u - r));
+            wp += r << 1;
         }
         return std::uint8_t(e);
     }
