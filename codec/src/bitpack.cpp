@@ -4,6 +4,11 @@
 #include <string>
 
 #include "entropy.hpp"
+#include "simd.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace byte2bit {
 namespace detail {
@@ -62,6 +67,43 @@ void unpack_group(unsigned w, const std::uint8_t* p, U* out) {
     unpack_dispatch<U>(w, p, out, std::make_integer_sequence<unsigned, widths>{});
 }
 
+#if defined(__x86_64__)
+// SSE4.1: a full group of 32 16-bit residuals at width 1..16, eight at a time. Eight values at
+// width w are w bytes; each value's (at most three) bytes are gathered into a 32-bit lane by a
+// byte shuffle, shifted into place by a multiplication (a left shift by 8 - offset) and a right
+// shift by 8, masked, and packed to 16 bits.
+struct sse41_unpack_table {
+    alignas(16) std::uint8_t shuffle[17][2][16];
+    alignas(16) std::uint32_t multiply[17][2][4];
+    sse41_unpack_table() {
+        for (unsigned w = 1; w <= 16; ++w)
+            for (unsigned k = 0; k < 8; ++k) {
+                const unsigned first = k * w >> 3, offset = k * w & 7, half = k / 4, lane = k % 4;
+                for (unsigned b = 0; b < 4; ++b)
+                    shuffle[w][half][4 * lane + b] = std::uint8_t(first + b < 16 ? first + b : 0x80);
+                multiply[w][half][lane] = 1u << (8 - offset);
+            }
+    }
+};
+
+__attribute__((target("sse4.1"))) void unpack_group_sse41(unsigned w, const std::uint8_t* p, std::uint16_t* out) {
+    static const sse41_unpack_table table;
+    const __m128i mask = _mm_set1_epi32(int((1u << w) - 1));
+    __m128i shuffle[2], multiply[2];
+    for (int h = 0; h < 2; ++h) {
+        shuffle[h] = _mm_load_si128(reinterpret_cast<const __m128i*>(table.shuffle[w][h]));
+        multiply[h] = _mm_load_si128(reinterpret_cast<const __m128i*>(table.multiply[w][h]));
+    }
+    for (unsigned step = 0; step < 4; ++step) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + step * w));
+        __m128i lo = _mm_shuffle_epi8(bytes, shuffle[0]), hi = _mm_shuffle_epi8(bytes, shuffle[1]);
+        lo = _mm_and_si128(_mm_srli_epi32(_mm_mullo_epi32(lo, multiply[0]), 8), mask);
+        hi = _mm_and_si128(_mm_srli_epi32(_mm_mullo_epi32(hi, multiply[1]), 8), mask);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8 * step), _mm_packus_epi32(lo, hi));
+    }
+}
+#endif
+
 }  // namespace
 
 template <class U>
@@ -85,12 +127,19 @@ void bitpack_decode(byte_reader& in, U* z, std::uint64_t n) {
     // values can be unpacked independently with 8-byte loads (when 8 bytes of slack remain), by a
     // routine for each width whose offsets and shifts are constants.
     const std::uint8_t* p = data;
+    const bool vector = simd() >= simd_level::sse41;
     for (std::uint64_t g = 0; g < groups; ++g) {
         const unsigned w = widths[g];
         U* out = z + g * group;
         const std::uint64_t count = std::min(group, n - g * group);
         if (count == group && w <= 56 && std::size_t(end - p) >= 4 * w + 8) {
-            unpack_group<U>(w, p, out);
+#if defined(__x86_64__)
+            // the last of its four 16-byte loads starts 3w bytes in
+            if (sizeof(U) == 2 && vector && w >= 1 && w <= 16 && std::size_t(end - p) >= 3 * w + 16)
+                unpack_group_sse41(w, p, reinterpret_cast<std::uint16_t*>(out));
+            else
+#endif
+                unpack_group<U>(w, p, out);
             p += 4 * w;
         } else {  // the last groups: a careful bit reader
             bit_reader bits(p, std::size_t(end - p));

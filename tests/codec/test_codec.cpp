@@ -3,6 +3,7 @@
 
 #include "entropy.hpp"  // codec/src: predictors and entropy coding are tested directly
 #include "header.hpp"
+#include "simd.hpp"
 
 #include <array>
 #include <cmath>
@@ -267,6 +268,47 @@ void test_token_split_checks() {
     CHECK(refused(v1, 3, 0x08));   // a split on bit packing
 }
 
+// Every vector path this CPU has unpacks exactly what the portable path does: every width of every
+// lane type, groups near the end of the data (where the vector loads need slack) included.
+template <class U>
+void simd_paths_agree() {
+    using namespace byte2bit::detail;
+    std::mt19937_64 rng(11);
+    const int bits = int(sizeof(U) * 8);
+    for (std::uint64_t n : {std::uint64_t(32 * 70), std::uint64_t(32 * 3 + 5), std::uint64_t(31)}) {
+        std::vector<U> z(n);
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const int w = int((i / 32) % std::uint64_t(bits + 1));  // group g packs at width g mod (B + 1)
+            z[i] = w == 0 ? U(0) : U((rng() & (~std::uint64_t(0) >> (64 - w))) | (std::uint64_t(1) << (w - 1)));
+        }
+        byte_writer w;
+        bitpack_encode<U>(z.data(), n, w);
+        for (int level = 0; level <= int(supported_simd()); ++level) {
+            CHECK(int(set_simd_level(simd_level(level))) == level);
+            std::vector<U> y(n);
+            byte_reader r(w.bytes.data(), w.bytes.size());
+            bitpack_decode<U>(r, y.data(), n);
+            CHECK(y == z);
+        }
+    }
+    // whole streams too, at level 0 (bit packing) and level 1
+    std::vector<U> image(300 * 257);
+    for (std::size_t i = 0; i < image.size(); ++i) image[i] = U(std::uint64_t(i % 257) * 37 + (rng() % (1u << (i % 13))));
+    const dtype t = bits == 8 ? dtype::uint8 : bits == 16 ? dtype::uint16 : bits == 32 ? dtype::uint32 : dtype::uint64;
+    for (int lvl : {0, 1}) {
+        byte2bit::encode_options o;
+        o.level = lvl;
+        const auto stream = byte2bit::encode(image.data(), image.size() * sizeof(U), t, 0, {300, 257}, o);
+        for (int level = 0; level <= int(supported_simd()); ++level) {
+            set_simd_level(simd_level(level));
+            std::vector<U> y(image.size());
+            byte2bit::decode(stream.data(), stream.size(), y.data(), y.size() * sizeof(U));
+            CHECK(y == image);
+        }
+    }
+    set_simd_level(supported_simd());
+}
+
 // Every predictor inverts exactly, for every lane width, on smooth data, noise and extremes.
 template <class U>
 void predictors_invert() {
@@ -351,6 +393,11 @@ int main() {
     wide_rows_decode<std::uint32_t>();
     wide_rows_decode<std::uint64_t>();
     test_round_trips();
+    simd_paths_agree<std::uint8_t>();
+    simd_paths_agree<std::uint16_t>();
+    simd_paths_agree<std::uint32_t>();
+    simd_paths_agree<std::uint64_t>();
+    std::printf("vector paths tested: up to %s\n", byte2bit::detail::supported_simd() == byte2bit::detail::simd_level::sse41 ? "sse4.1" : "portable");
     test_token_split_checks();
     test_quantized();
     test_exact_values();
