@@ -68,7 +68,7 @@ void unpack_group(unsigned w, const std::uint8_t* p, U* out) {
 }
 
 #if defined(__x86_64__)
-// SSE4.1: a full group of 32 16-bit residuals at width 1..16, eight at a time. Eight values at
+// SSE4.1: a full group of 32 8- or 16-bit residuals, eight at a time. Eight values at
 // width w are w bytes; each value's (at most three) bytes are gathered into a 32-bit lane by a
 // byte shuffle, shifted into place by a multiplication (a left shift by 8 - offset) and a right
 // shift by 8, masked, and packed to 16 bits.
@@ -86,20 +86,35 @@ struct sse41_unpack_table {
     }
 };
 
-__attribute__((target("sse4.1"))) void unpack_group_sse41(unsigned w, const std::uint8_t* p, std::uint16_t* out) {
+// Eight values of width w (1..16) from the w bytes at p (16 readable), as 16-bit lanes.
+__attribute__((target("sse4.1"))) inline __m128i unpack8_sse41(const std::uint8_t* p, __m128i shuffle_lo,
+                                                               __m128i shuffle_hi, __m128i multiply_lo,
+                                                               __m128i multiply_hi, __m128i mask) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i lo = _mm_and_si128(_mm_srli_epi32(_mm_mullo_epi32(_mm_shuffle_epi8(bytes, shuffle_lo), multiply_lo), 8), mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(_mm_mullo_epi32(_mm_shuffle_epi8(bytes, shuffle_hi), multiply_hi), 8), mask);
+    return _mm_packus_epi32(lo, hi);
+}
+
+// A full group of 32 at width 1..16 (1..8 for bytes); the last 16-byte load starts 3w bytes in.
+template <class U>
+__attribute__((target("sse4.1"))) void unpack_group_sse41(unsigned w, const std::uint8_t* p, U* out) {
     static const sse41_unpack_table table;
     const __m128i mask = _mm_set1_epi32(int((1u << w) - 1));
-    __m128i shuffle[2], multiply[2];
-    for (int h = 0; h < 2; ++h) {
-        shuffle[h] = _mm_load_si128(reinterpret_cast<const __m128i*>(table.shuffle[w][h]));
-        multiply[h] = _mm_load_si128(reinterpret_cast<const __m128i*>(table.multiply[w][h]));
-    }
-    for (unsigned step = 0; step < 4; ++step) {
-        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + step * w));
-        __m128i lo = _mm_shuffle_epi8(bytes, shuffle[0]), hi = _mm_shuffle_epi8(bytes, shuffle[1]);
-        lo = _mm_and_si128(_mm_srli_epi32(_mm_mullo_epi32(lo, multiply[0]), 8), mask);
-        hi = _mm_and_si128(_mm_srli_epi32(_mm_mullo_epi32(hi, multiply[1]), 8), mask);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8 * step), _mm_packus_epi32(lo, hi));
+    const auto at = [&](int h, bool multiply) {
+        return _mm_load_si128(reinterpret_cast<const __m128i*>(multiply ? static_cast<const void*>(table.multiply[w][h])
+                                                                         : static_cast<const void*>(table.shuffle[w][h])));
+    };
+    const __m128i s0 = at(0, false), s1 = at(1, false), m0 = at(0, true), m1 = at(1, true);
+    for (unsigned step = 0; step < 4; step += 2) {
+        const __m128i a = unpack8_sse41(p + step * w, s0, s1, m0, m1, mask);
+        const __m128i b = unpack8_sse41(p + (step + 1) * w, s0, s1, m0, m1, mask);
+        if constexpr (sizeof(U) == 1) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8 * step), _mm_packus_epi16(a, b));
+        } else {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8 * step), a);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8 * step + 8), b);
+        }
     }
 }
 #endif
@@ -134,12 +149,14 @@ void bitpack_decode(byte_reader& in, U* z, std::uint64_t n) {
         const std::uint64_t count = std::min(group, n - g * group);
         if (count == group && w <= 56 && std::size_t(end - p) >= 4 * w + 8) {
 #if defined(__x86_64__)
-            // the last of its four 16-byte loads starts 3w bytes in
-            if (sizeof(U) == 2 && vector && w >= 1 && w <= 16 && std::size_t(end - p) >= 3 * w + 16)
-                unpack_group_sse41(w, p, reinterpret_cast<std::uint16_t*>(out));
-            else
+            if constexpr (sizeof(U) <= 2)  // widths are at most B, checked above
+                if (vector && w >= 1 && std::size_t(end - p) >= 3 * w + 16) {
+                    unpack_group_sse41<U>(w, p, out);
+                    p += 4 * w;
+                    continue;
+                }
 #endif
-                unpack_group<U>(w, p, out);
+            unpack_group<U>(w, p, out);
             p += 4 * w;
         } else {  // the last groups: a careful bit reader
             bit_reader bits(p, std::size_t(end - p));
