@@ -21,6 +21,7 @@ import zlib
 
 import numpy as np
 
+from . import _core
 from .core import decode_array, encode_array, inspect_stream
 from .errors import Byte2BitError, CorruptDataError
 
@@ -122,16 +123,9 @@ def decode(stream, out: np.ndarray, verify: bool = True) -> np.ndarray:
     if out.dtype.itemsize != size or out.size != count or not out.flags.c_contiguous:
         raise CorruptDataError(f"byte-plane stream holds {count:,} values of {size} bytes; the array "
                                f"expects {out.size:,} of {out.dtype.itemsize}")
-    planes = np.empty((count, size), np.uint8)
-    for k, (mode, order, body) in enumerate(parsed):
-        if mode == 0:
-            planes[:, k] = np.frombuffer(body, np.uint8)
-        else:
-            planes[:, k] = order[decode_array(body, out=np.empty(count, np.uint8))]
-    words = planes.view(WORDS[size]).reshape(-1)
-    target = out.reshape(-1).view(WORDS[size])
-    t = words.dtype.type
-    np.right_shift(words, t(1), out=target)  # rotate right by one bit, straight into out
-    words <<= t(size * 8 - 1)
-    target |= words
+    planes, orders = [], []
+    for mode, order, body in parsed:
+        planes.append(body if mode == 0 else decode_array(body, out=np.empty(count, np.uint8)))
+        orders.append(order)
+    _core.join_byte_planes(planes, orders, out.reshape(-1).view(np.uint8))  # un-rank, interleave, rotate
     return out

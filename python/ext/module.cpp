@@ -5,7 +5,9 @@
 
 #include <byte2bit/byte2bit.hpp>
 
+#include <cstdint>
 #include <cstring>
+#include <vector>
 #include <string>
 
 namespace py = pybind11;
@@ -78,6 +80,50 @@ py::dict inspect(const py::buffer& stream, bool verify_checksum) {
     return d;
 }
 
+// The byte planes of planes.py joined back into words, each byte mapped through its plane's rank
+// order (when given) and each word rotated right by one bit, into `out`: one pass in C++ where
+// numpy needed one strided pass per plane and three more for the rotation.
+template <class W>
+void join_planes(const std::vector<const std::uint8_t*>& planes, const std::vector<const std::uint8_t*>& orders,
+                 std::size_t count, W* out) {
+    constexpr int k = sizeof(W);
+    std::uint8_t identity[256];
+    for (int i = 0; i < 256; ++i) identity[i] = std::uint8_t(i);
+    const std::uint8_t* map[k];
+    for (int j = 0; j < k; ++j) map[j] = orders[std::size_t(j)] ? orders[std::size_t(j)] : identity;
+    for (std::size_t i = 0; i < count; ++i) {
+        W w = 0;
+        for (int j = 0; j < k; ++j) w |= W(map[j][planes[std::size_t(j)][i]]) << (8 * j);
+        out[i] = W(w >> 1 | w << (8 * k - 1));
+    }
+}
+
+void join_byte_planes(const std::vector<py::buffer>& planes, const std::vector<py::object>& orders, const py::buffer& out) {
+    py::buffer_info o = out.request(true);
+    const std::size_t k = planes.size(), bytes = std::size_t(o.size * o.itemsize);
+    if ((k != 2 && k != 4 && k != 8) || orders.size() != k || bytes % k)
+        throw byte2bit::error(byte2bit::errc::invalid_argument, "join_byte_planes: 2, 4 or 8 planes, an order each");
+    const std::size_t count = bytes / k;
+    std::vector<py::buffer_info> keep;
+    std::vector<const std::uint8_t*> p(k), ord(k, nullptr);
+    for (std::size_t j = 0; j < k; ++j) {
+        keep.push_back(planes[j].request());
+        if (std::size_t(keep.back().size * keep.back().itemsize) != count)
+            throw byte2bit::error(byte2bit::errc::invalid_argument, "join_byte_planes: a plane has the wrong size");
+        p[j] = static_cast<const std::uint8_t*>(keep.back().ptr);
+        if (!orders[j].is_none()) {
+            keep.push_back(py::buffer(orders[j]).request());
+            if (keep.back().size * keep.back().itemsize != 256)
+                throw byte2bit::error(byte2bit::errc::invalid_argument, "join_byte_planes: an order is not 256 bytes");
+            ord[j] = static_cast<const std::uint8_t*>(keep.back().ptr);
+        }
+    }
+    py::gil_scoped_release release;
+    if (k == 2) join_planes(p, ord, count, static_cast<std::uint16_t*>(o.ptr));
+    if (k == 4) join_planes(p, ord, count, static_cast<std::uint32_t*>(o.ptr));
+    if (k == 8) join_planes(p, ord, count, static_cast<std::uint64_t*>(o.ptr));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -100,6 +146,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("exact_values") = std::vector<double>(), "Encode a C-contiguous buffer into one Byte2Bit stream.");
     m.def("decode", &decode, py::arg("stream"), py::arg("out"), py::arg("dtype") = std::string(),
           "Decode a stream into a writable buffer of exactly its raw size.");
+    m.def("join_byte_planes", &join_byte_planes, py::arg("planes"), py::arg("orders"), py::arg("out"),
+          "Join byte planes (each through its rank order, or None) into rotated words in out (planes.py).");
     m.def("inspect", &inspect, py::arg("stream"), py::arg("verify_checksum") = true,
           "Read a stream's header (and check its checksum) without decoding.");
 }
