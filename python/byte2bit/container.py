@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -139,18 +140,34 @@ class _ManifestWriter(WrapperStore):
     def __init__(self, store):
         super().__init__(store)
         self.entries: dict[str, tuple[int, int]] = {}
-        # Set when the write is over: zarr's chunk writes still queued after a failure must not
-        # reopen the store (a ZipStore recreates its file) once the temporary is removed.
+        # After a failure, zarr's other chunk writes still run on its event loop. None may reach
+        # the store once it is closed and its temporary removed (a ZipStore would recreate the
+        # file), so `finish` stops new writes and waits for those already under way.
         self.finished = False
+        self._writing = 0
+        self._idle = threading.Condition()
 
     async def set(self, key, value) -> None:
-        if self.finished:
-            raise Byte2BitError(f"the write of {key} came after the .b2b was finished")
-        if key in self.entries and isinstance(self._store, zarr.storage.ZipStore):
-            raise Byte2BitError(f"internal error: {key} written twice into a zip .b2b")
-        data = value.to_bytes()
-        self.entries[key] = (len(data), crc32(data))
-        await self._store.set(key, value)
+        with self._idle:
+            if self.finished:
+                raise Byte2BitError(f"the write of {key} came after the .b2b was finished")
+            self._writing += 1
+        try:
+            if key in self.entries and isinstance(self._store, zarr.storage.ZipStore):
+                raise Byte2BitError(f"internal error: {key} written twice into a zip .b2b")
+            data = value.to_bytes()
+            self.entries[key] = (len(data), crc32(data))
+            await self._store.set(key, value)
+        finally:
+            with self._idle:
+                self._writing -= 1
+                self._idle.notify_all()
+
+    def finish(self) -> None:
+        """No more writes; returns when the ones under way are over (at most a minute)."""
+        with self._idle:
+            self.finished = True
+            self._idle.wait_for(lambda: self._writing == 0, timeout=60)
 
     async def set_if_not_exists(self, key, value) -> None:
         if key not in self.entries:
@@ -187,11 +204,11 @@ def _atomic_store(path: str, form: str):
         with zarr.config.set({"array.write_empty_chunks": True}):
             yield writer
         writer.write_manifest()
-        writer.finished = True
+        writer.finish()
         store.close()
         _replace(tmp, path)
     except BaseException:
-        writer.finished = True
+        writer.finish()
         with contextlib.suppress(Exception):
             store.close()  # may fail again (a full disk): the cleanup below must still run
         if os.path.isdir(tmp):

@@ -225,6 +225,29 @@ def test_full_disk_leaves_nothing_behind(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.b2b", "out"]
 
 
+def test_a_failed_write_leaves_nothing_even_with_writes_under_way(tmp_path, monkeypatch):
+    """When one chunk's write fails, zarr's other chunk writes are still running. One that had
+    started before the failure must not reopen the zip after the cleanup removed it (a ZipStore
+    recreates its file): this left a .tmp behind when a full disk hit at the wrong moment."""
+    import asyncio
+    import time
+    real_set = zarr.storage.ZipStore.set
+
+    async def failing_set(self, key, value):
+        if key.endswith("c/1/1"):
+            raise OSError(27, "File too large")
+        if "/c/" in key:  # the other chunks' writes are under way when that one fails
+            await asyncio.sleep(0.3)
+        await real_set(self, key, value)
+
+    monkeypatch.setattr(zarr.storage.ZipStore, "set", failing_set)
+    with pytest.raises(OSError):
+        byte2bit.save_byte2bit(tmp_path / "x.b2b", np.arange(4 * 512 * 512, dtype=np.uint16).reshape(1024, 1024),
+                               chunks=(512, 512))
+    time.sleep(1.0)  # any write still running after the failure has ended by now
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("shape", [(64 << 20,), (2, 32 << 20)], ids=["1-D", "2 wide rows"])
 def test_decoder_scratch_is_bounded_whatever_the_shape(tmp_path, shape):
     """Case 13: a 77-byte stream of a 1-D array is one row, and the decoder used to keep about
