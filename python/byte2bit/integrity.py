@@ -334,16 +334,18 @@ class Container:
         if size > max_bytes:
             raise LimitExceededError(f"{self.path}: entry {key} is {size:,} bytes, more than the {max_bytes:,} "
                                      "its content allows")
+        crc = None
         if self._zip is not None:
             try:
                 self._check_local_header(key)
-                data = self._zip.read(key)
+                data = self._zip.read(key)  # raises unless the bytes match the entry's CRC-32
+                crc = self._zip.getinfo(key).CRC  # so that CRC is theirs: no second pass over them
             except zipfile.BadZipFile as e:
                 raise CorruptDataError(f"{self.path}: entry {key}: {e}") from None
         else:
             data = read_regular_file(os.path.join(self.path, *key.split("/")), size, f"{self.path}: {key}")
         if checked and self.manifest is not None and key != MANIFEST_KEY:  # the manifest checks itself
-            self.check(key, data)
+            self.check(key, data, crc)
         return data
 
     def _check_local_header(self, key: str) -> None:
@@ -360,14 +362,15 @@ class Container:
         """Whether the key is part of the container (present, and in the manifest if there is one)."""
         return key in self.sizes and (self.manifest is None or key in self.manifest or key == MANIFEST_KEY)
 
-    def check(self, key: str, data: bytes) -> None:
-        """Raises unless ``data`` is what the manifest lists for ``key``."""
+    def check(self, key: str, data: bytes, crc: int | None = None) -> None:
+        """Raises unless ``data`` (whose CRC-32 is ``crc`` when known) is what the manifest lists for
+        ``key``."""
         expected = self.manifest.get(key) if self.manifest is not None else None
         if expected is None:
             if self.manifest is not None:
                 raise CorruptDataError(f"{self.path}: {key} is not in the manifest")
             return
-        if (len(data), crc32(data)) != expected:
+        if (len(data), crc32(data) if crc is None else crc) != expected:
             raise CorruptDataError(f"{self.path}: entry {key} does not match its size and CRC-32 in the manifest")
 
     def close(self) -> None:
