@@ -376,16 +376,15 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     token_config split = forced ? *forced : token_config{};
     const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
     {
-        std::vector<std::array<std::uint64_t, fine_keys>> fine(may_choose ? max_buckets : 0);
         std::uint64_t i = 0;
-        for_each_lane(z, layout, [&](U v, std::uint64_t q) {
+        for_each_lane(z, layout, [&](U, std::uint64_t q) {
             const int b = std::min(bucket_of(q), max_buckets - 1);
             used_buckets = std::max(used_buckets, b + 1);
             buckets[std::size_t(i++)] = std::uint8_t(b);
-            if (may_choose) fine[std::size_t(b)][std::size_t(fine_key(v))]++;
         });
-        if (may_choose) {
-            fine.resize(std::size_t(used_buckets));
+        if (may_choose) {  // counted per bucket used only: a small chunk does not clear 590 KB
+            std::vector<std::array<std::uint64_t, fine_keys>> fine(static_cast<std::size_t>(used_buckets));
+            for (i = 0; i < n; ++i) fine[buckets[std::size_t(i)]][std::size_t(fine_key(z[i]))]++;
             split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts));
         }
         for (i = 0; i < n; ++i) {
