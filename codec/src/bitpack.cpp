@@ -101,11 +101,10 @@ template <class U>
 __attribute__((target("sse4.1"))) void unpack_group_sse41(unsigned w, const std::uint8_t* p, U* out) {
     static const sse41_unpack_table table;
     const __m128i mask = _mm_set1_epi32(int((1u << w) - 1));
-    const auto at = [&](int h, bool multiply) {
-        return _mm_load_si128(reinterpret_cast<const __m128i*>(multiply ? static_cast<const void*>(table.multiply[w][h])
-                                                                         : static_cast<const void*>(table.shuffle[w][h])));
-    };
-    const __m128i s0 = at(0, false), s1 = at(1, false), m0 = at(0, true), m1 = at(1, true);
+    const __m128i s0 = _mm_load_si128(reinterpret_cast<const __m128i*>(table.shuffle[w][0]));
+    const __m128i s1 = _mm_load_si128(reinterpret_cast<const __m128i*>(table.shuffle[w][1]));
+    const __m128i m0 = _mm_load_si128(reinterpret_cast<const __m128i*>(table.multiply[w][0]));
+    const __m128i m1 = _mm_load_si128(reinterpret_cast<const __m128i*>(table.multiply[w][1]));
     for (unsigned step = 0; step < 4; step += 2) {
         const __m128i a = unpack8_sse41(p + step * w, s0, s1, m0, m1, mask);
         const __m128i b = unpack8_sse41(p + (step + 1) * w, s0, s1, m0, m1, mask);

@@ -102,28 +102,6 @@ void make_residuals(const U* x, U* z, const lane_layout& l) {
     }
 }
 
-// row[i] += row[i - 1] for i = 1..W-1 (mod 2^B).
-template <class U>
-inline void prefix_sum(U* row, std::uint64_t W) {
-    std::uint64_t i = 1;
-#if defined(__SSE2__)
-    if constexpr (sizeof(U) == 2) {  // 16-bit imagery: eight lanes at a time, in log steps
-        __m128i carry = _mm_set1_epi16(std::int16_t(row[0]));
-        for (; i + 8 <= W; i += 8) {
-            __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i));
-            v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
-            v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
-            v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
-            v = _mm_add_epi16(v, carry);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(row + i), v);
-            carry = _mm_shufflehi_epi16(_mm_unpackhi_epi64(v, v), 0xFF);  // broadcast the last lane
-            carry = _mm_unpackhi_epi64(carry, carry);
-        }
-    }
-#endif
-    for (; i < W; ++i) row[i] = U(row[i] + row[i - 1]);
-}
-
 #if defined(__SSE2__)
 // Inverse gradient prediction of an 8- or 16-bit row below its first lane (row[0] is set):
 // row[i] = row[i - 1] + unzigzag(z[i]) + up[i] - up[i - 1]. `row` may be `z`: each block of 16
@@ -211,15 +189,14 @@ inline void undo_row(U* row, const U* z, const U* up, std::uint64_t W) {
     U acc = U(unzigzag<U>(z[0]) + up[0]);
     row[0] = acc;
     if (P == predictor::gradient) {
-        // A prefix sum of (residual + up - upleft): one vectorizable pass, then a chain of adds.
+        // A prefix sum of (residual + up - upleft).
 #if defined(__SSE2__)
-        if constexpr (sizeof(U) <= 2) {  // 8- and 16-bit imagery: both in one pass, 16 bytes at a time
+        if constexpr (sizeof(U) <= 2) {  // 8- and 16-bit imagery: 16 bytes at a time
             gradient_row_sse2(row, z, up, W);
             return;
         }
 #endif
-        for (std::uint64_t i = 1; i < W; ++i) row[i] = U(unzigzag<U>(z[i]) + U(up[i] - up[i - 1]));
-        prefix_sum<U>(row, W);
+        for (std::uint64_t i = 1; i < W; ++i) row[i] = U(row[i - 1] + unzigzag<U>(z[i]) + U(up[i] - up[i - 1]));
         return;
     }
     if (!uses_up_right(P)) {
