@@ -7,17 +7,13 @@
 
 #include "entropy.hpp"
 #include "predict.hpp"
+#include "rans.hpp"
 
 namespace byte2bit {
 namespace detail {
 namespace {
 
-constexpr int prob_bits = 12;
-constexpr std::uint32_t prob_scale = 1u << prob_bits;
-constexpr std::uint32_t state_low = 1u << 16;  // states live in [2^16, 2^32)
-constexpr int alphabet = 256;
 constexpr int max_buckets = 64;
-constexpr int max_contexts = 16;
 
 // Token of a residual, by a token_config (k, m): values below 2^k stand for themselves; larger
 // ones keep the position of their leading bit and the m bits below it in the token and send the
@@ -53,6 +49,8 @@ inline int bucket_of(std::uint64_t q) {
     return 2 * e - 2 + int((q >> (e - 2)) & 1);
 }
 
+}  // namespace
+
 double entropy_bits(const std::uint64_t* counts) {
     std::uint64_t total = 0;
     for (int s = 0; s < alphabet; ++s) total += counts[s];
@@ -69,6 +67,8 @@ double table_cost_bits(const std::uint64_t* counts) {
         if (counts[s]) max_symbol = s;
     return max_symbol < 0 ? 0 : 16 + 10.0 * (max_symbol + 1);
 }
+
+namespace {
 
 // Scales counts to frequencies summing to prob_scale, every present symbol at least 1.
 void normalize(const std::uint64_t* counts, std::uint32_t* freqs) {
@@ -106,14 +106,14 @@ void normalize(const std::uint64_t* counts, std::uint32_t* freqs) {
 
 // Greedy merging of adjacent buckets into at most max_contexts contexts, while merging does not
 // cost more bits than it saves in tables.
-std::vector<std::uint8_t> cluster(std::vector<std::array<std::uint64_t, alphabet>>& hist, int max_ctx,
-                                  std::vector<std::array<std::uint64_t, alphabet>>& merged) {
+std::vector<std::uint8_t> cluster(std::vector<symbol_counts>& hist, int max_ctx,
+                                  std::vector<symbol_counts>& merged) {
     struct group {
         int first, last;
-        std::array<std::uint64_t, alphabet> counts;
+        symbol_counts counts;
         double cost;
     };
-    auto cost_of = [](const std::array<std::uint64_t, alphabet>& c) {
+    auto cost_of = [](const symbol_counts& c) {
         return entropy_bits(c.data()) + table_cost_bits(c.data());
     };
     std::vector<group> groups;
@@ -121,10 +121,10 @@ std::vector<std::uint8_t> cluster(std::vector<std::array<std::uint64_t, alphabet
     while (groups.size() > 1) {
         double best = 0;
         std::size_t at = 0;
-        std::array<std::uint64_t, alphabet> best_counts{};
+        symbol_counts best_counts{};
         bool found = false;
         for (std::size_t i = 0; i + 1 < groups.size(); ++i) {
-            std::array<std::uint64_t, alphabet> c;
+            symbol_counts c;
             for (int s = 0; s < alphabet; ++s) c[s] = groups[i].counts[s] + groups[i + 1].counts[s];
             const double delta = cost_of(c) - groups[i].cost - groups[i + 1].cost;
             if (!found || delta < best) {
@@ -194,114 +194,11 @@ void for_each_lane(const U* z, const lane_layout& l, F&& f) {
 
 constexpr std::uint32_t small_activity = 4096;
 
-constexpr int rans_states = 4;
-
-// One rANS state with its own stream of 16-bit words: four of them decode independently, none
-// waiting on another's renormalization.
-struct rans_lane {
-    std::uint32_t s = 0;
-    const std::uint8_t* wp = nullptr;
-    const std::uint8_t* wend = nullptr;
-    bool overrun = false;
-
-    // Checked: reads no word past wend. Unchecked: the caller has made sure enough words remain.
-    template <bool Checked>
-    __attribute__((always_inline)) std::uint8_t next(const std::uint32_t* table, std::uint32_t ctx) {
-        const std::uint32_t e = table[ctx << prob_bits | (s & (prob_scale - 1))];
-        s = ((e >> 20) + 1) * (s >> prob_bits) + ((e >> 8) & (prob_scale - 1));
-        const bool renorm = s < state_low;
-        if (Checked) {
-            const bool have = wend - wp >= 2;
-            const std::uint32_t word = have ? std::uint32_t(wp[0]) | std::uint32_t(wp[1]) << 8 : 0;
-            overrun |= renorm && !have;
-            s = renorm ? (s << 16 | word) : s;
-            wp += (renorm && have) ? 2 : 0;
-        } else {
-            // Arithmetic, not a conditional: compilers turn the conditional into a branch, and
-            // whether a state renormalizes is as unpredictable as the data.
-            std::uint16_t word;  // little-endian, like the format
-            std::memcpy(&word, wp, 2);
-            const std::uint32_t r = renorm;
-            s = (s << (r << 4)) | (word & (0u - r));
-            wp += r << 1;
-        }
-        return std::uint8_t(e);
-    }
-    std::uint64_t words_left() const { return std::uint64_t(wend - wp) / 2; }
-};
-
-// The four states; symbol k (in lane order) uses state k mod 4.
-class rans_decoder {
-public:
-    rans_decoder(const std::uint32_t* table, byte_reader& in) : table_(table) {
-        std::uint64_t words[rans_states];
-        for (auto& l : lanes_) l.s = in.u32("rANS states");
-        for (int i = 0; i + 1 < rans_states; ++i) words[i] = in.varint("rANS word counts");
-        const std::uint8_t* p = in.position();
-        std::uint64_t used = 0;
-        for (int i = 0; i + 1 < rans_states; ++i) {
-            if (words[i] > in.remaining() / 2 - used) fail(errc::corrupt, "rANS word count out of range");
-            used += words[i];
-        }
-        words[rans_states - 1] = in.remaining() / 2 - used;
-        if (in.remaining() % 2) fail(errc::corrupt, "rANS data has an odd size");
-        for (int i = 0; i < rans_states; ++i) {
-            lanes_[i].wp = p;
-            lanes_[i].wend = p += 2 * words[i];
-        }
-        in.take(in.remaining(), "rANS words");
-    }
-
-    // Symbols for one row of contexts.
-    void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
-        // A state renormalizes at most once a symbol: when every state has words for all of its
-        // symbols in this row, the row can skip the bounds checks.
-        bool room = true;
-        for (const auto& l : lanes_) room &= l.words_left() >= (W + 3) / 4;
-        if (room)
-            row_with<false>(ctx, symbols, W);
-        else
-            row_with<true>(ctx, symbols, W);
-    }
-
-    template <bool Checked>
-    void row_with(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
-        // Local copies, in the order this row uses them: stores to `symbols` could alias members.
-        rans_lane a = lanes_[phase_], b = lanes_[(phase_ + 1) % 4], c = lanes_[(phase_ + 2) % 4],
-                  d = lanes_[(phase_ + 3) % 4];
-        const std::uint32_t* const table = table_;
-        std::uint64_t x = 0;
-        for (; x + 4 <= W; x += 4) {
-            symbols[x] = a.next<Checked>(table, ctx[x]);
-            symbols[x + 1] = b.next<Checked>(table, ctx[x + 1]);
-            symbols[x + 2] = c.next<Checked>(table, ctx[x + 2]);
-            symbols[x + 3] = d.next<Checked>(table, ctx[x + 3]);
-        }
-        const std::uint64_t tail = W - x;
-        if (tail > 0) symbols[x] = a.next<Checked>(table, ctx[x]);
-        if (tail > 1) symbols[x + 1] = b.next<Checked>(table, ctx[x + 1]);
-        if (tail > 2) symbols[x + 2] = c.next<Checked>(table, ctx[x + 2]);
-        lanes_[phase_] = a, lanes_[(phase_ + 1) % 4] = b, lanes_[(phase_ + 2) % 4] = c, lanes_[(phase_ + 3) % 4] = d;
-        phase_ = unsigned((phase_ + W) % 4);
-    }
-
-    bool finished_cleanly() const {
-        bool ok = true;
-        for (const auto& l : lanes_) ok &= !l.overrun && l.wp == l.wend && l.s == state_low;
-        return ok;
-    }
-
-private:
-    const std::uint32_t* table_;
-    rans_lane lanes_[rans_states];
-    unsigned phase_ = 0;  // which state decodes the next symbol
-};
-
 }  // namespace
 
 template <class U>
 double ans_estimate_bits(const U* z, const lane_layout& layout) {
-    std::vector<std::array<std::uint64_t, alphabet>> hist(max_buckets);
+    std::vector<symbol_counts> hist(max_buckets);
     for (auto& h : hist) h.fill(0);
     double extra = 0;
     for_each_lane(z, layout, [&](U v, std::uint64_t q) {
@@ -340,7 +237,7 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
         double total = 0;
         int tables = 0, max_symbol = 0;
         for (const auto& f : fine) {
-            std::array<std::uint64_t, alphabet> h{};
+            symbol_counts h{};
             bool used = false;
             for (int key = 0; key < fine_keys; ++key) {
                 if (!f[std::size_t(key)]) continue;
@@ -393,62 +290,16 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
             extra.put(t.extra, t.nbits);
         }
     }
-    std::vector<std::array<std::uint64_t, alphabet>> hist(static_cast<std::size_t>(used_buckets));
+    std::vector<symbol_counts> hist(static_cast<std::size_t>(used_buckets));
     for (auto& h : hist) h.fill(0);
     for (std::uint64_t i = 0; i < n; ++i) hist[buckets[std::size_t(i)]][symbols[std::size_t(i)]]++;
-    std::vector<std::array<std::uint64_t, alphabet>> ctx_counts;
+    std::vector<symbol_counts> ctx_counts;
     const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);
-    const int contexts = int(ctx_counts.size());
 
     out.u8(std::uint8_t(used_buckets));
     out.append(ctx_map.data(), ctx_map.size());
-    out.u8(std::uint8_t(contexts));
-    std::vector<std::uint32_t> freq(std::size_t(contexts) * alphabet), start(std::size_t(contexts) * alphabet);
-    for (int c = 0; c < contexts; ++c) {
-        std::uint32_t* f = &freq[std::size_t(c) * alphabet];
-        normalize(ctx_counts[std::size_t(c)].data(), f);
-        int max_symbol = -1, present = 0;
-        for (int s = 0; s < alphabet; ++s)
-            if (f[s]) max_symbol = s, ++present;
-        if (present == 0) {
-            out.u8(0);
-        } else if (present == 1) {
-            out.u8(1);
-            out.u8(std::uint8_t(max_symbol));
-        } else {
-            out.u8(2);
-            out.u8(std::uint8_t(max_symbol));
-            for (int s = 0; s <= max_symbol; ++s) out.varint(f[s]);
-        }
-        std::uint32_t cum = 0;
-        for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
-    }
-
-    // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
-    std::vector<std::uint16_t> words[rans_states];
-    for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
-    std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
-    for (std::uint64_t i = n; i-- > 0;) {
-        const std::size_t k = std::size_t(ctx_map[buckets[std::size_t(i)]]) * alphabet + symbols[std::size_t(i)];
-        const std::uint32_t f = freq[k];
-        std::uint32_t& x = state[i % rans_states];
-        const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
-        if (x >= x_max) {
-            words[i % rans_states].push_back(std::uint16_t(x));
-            x >>= 16;
-        }
-        x = ((x / f) << prob_bits) + (x % f) + start[k];
-    }
-    byte_writer ans;
-    for (std::uint32_t st : state) ans.u32(st);
-    for (int i = 0; i + 1 < rans_states; ++i) ans.varint(words[i].size());
-    for (const auto& w : words)
-        for (auto it = w.rbegin(); it != w.rend(); ++it) {
-            ans.u8(std::uint8_t(*it));
-            ans.u8(std::uint8_t(*it >> 8));
-        }
-    out.varint(ans.bytes.size());
-    out.append(ans.bytes.data(), ans.bytes.size());
+    for (auto& b : buckets) b = ctx_map[b];  // each lane's context
+    write_rans(ctx_counts, buckets.data(), symbols.data(), n, out);
     const std::vector<std::uint8_t> raw = extra.finish();
     out.append(raw.data(), raw.size());
     return split;
@@ -547,37 +398,8 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     for (int b = 0; b < buckets; ++b)
         if (map[b] >= contexts) fail(errc::corrupt, "context map names a missing context");
 
-    // Decode table: for each context and slot, (freq - 1) << 20 | (slot - start) << 8 | symbol.
-    std::vector<std::uint32_t> table(std::size_t(contexts) << prob_bits, 0);
     int top_symbol = 0;  // the largest symbol any context can give
-    for (int c = 0; c < contexts; ++c) {
-        std::uint32_t f[alphabet] = {};
-        const int kind = in.u8("frequency table");
-        if (kind == 1) {
-            const int only = in.u8("frequency table");
-            if (only >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
-            f[only] = prob_scale;
-        } else if (kind == 2) {
-            const int max_symbol = in.u8("frequency table");
-            if (max_symbol >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
-            std::uint64_t sum = 0;
-            for (int s = 0; s <= max_symbol; ++s) {
-                const std::uint64_t v = in.varint("frequency table");
-                if (v > prob_scale) fail(errc::corrupt, "symbol frequency out of range");
-                f[s] = std::uint32_t(v);
-                sum += v;
-            }
-            if (sum != prob_scale) fail(errc::corrupt, "symbol frequencies do not sum to 4096");
-        } else if (kind != 0) {
-            fail(errc::corrupt, "unknown frequency table kind");
-        }
-        std::uint32_t* t = &table[std::size_t(c) << prob_bits];
-        std::uint32_t slot = 0;
-        for (int s = 0; s < alphabet; ++s) {
-            for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
-            if (f[s]) top_symbol = std::max(top_symbol, s);
-        }
-    }
+    const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, tokens, &top_symbol);
     const std::uint64_t ans_size = in.varint("rANS size");
     if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
     byte_reader ans_in(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
@@ -618,6 +440,111 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     }
     if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
         fail(errc::corrupt, "entropy-coded data is inconsistent");
+}
+
+void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
+                std::uint64_t n, byte_writer& out) {
+    const int contexts = int(counts.size());
+    out.u8(std::uint8_t(contexts));
+    std::vector<std::uint32_t> freq(std::size_t(contexts) * alphabet), start(std::size_t(contexts) * alphabet);
+    for (int c = 0; c < contexts; ++c) {
+        std::uint32_t* f = &freq[std::size_t(c) * alphabet];
+        normalize(counts[std::size_t(c)].data(), f);
+        int max_symbol = -1, present = 0;
+        for (int s = 0; s < alphabet; ++s)
+            if (f[s]) max_symbol = s, ++present;
+        if (present == 0) {
+            out.u8(0);
+        } else if (present == 1) {
+            out.u8(1);
+            out.u8(std::uint8_t(max_symbol));
+        } else {
+            out.u8(2);
+            out.u8(std::uint8_t(max_symbol));
+            for (int s = 0; s <= max_symbol; ++s) out.varint(f[s]);
+        }
+        std::uint32_t cum = 0;
+        for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
+    }
+
+    // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
+    std::vector<std::uint16_t> words[rans_states];
+    for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
+    std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
+    for (std::uint64_t i = n; i-- > 0;) {
+        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
+        const std::uint32_t f = freq[k];
+        std::uint32_t& x = state[i % rans_states];
+        const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
+        if (x >= x_max) {
+            words[i % rans_states].push_back(std::uint16_t(x));
+            x >>= 16;
+        }
+        x = ((x / f) << prob_bits) + (x % f) + start[k];
+    }
+    byte_writer ans;
+    for (std::uint32_t st : state) ans.u32(st);
+    for (int i = 0; i + 1 < rans_states; ++i) ans.varint(words[i].size());
+    for (const auto& w : words)
+        for (auto it = w.rbegin(); it != w.rend(); ++it) {
+            ans.u8(std::uint8_t(*it));
+            ans.u8(std::uint8_t(*it >> 8));
+        }
+    out.varint(ans.bytes.size());
+    out.append(ans.bytes.data(), ans.bytes.size());
+}
+
+std::vector<std::uint32_t> read_frequency_tables(byte_reader& in, int contexts, int tokens, int* top_symbol) {
+    std::vector<std::uint32_t> table(std::size_t(contexts) << prob_bits, 0);
+    *top_symbol = 0;
+    for (int c = 0; c < contexts; ++c) {
+        std::uint32_t f[alphabet] = {};
+        const int kind = in.u8("frequency table");
+        if (kind == 1) {
+            const int only = in.u8("frequency table");
+            if (only >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
+            f[only] = prob_scale;
+        } else if (kind == 2) {
+            const int max_symbol = in.u8("frequency table");
+            if (max_symbol >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
+            std::uint64_t sum = 0;
+            for (int s = 0; s <= max_symbol; ++s) {
+                const std::uint64_t v = in.varint("frequency table");
+                if (v > prob_scale) fail(errc::corrupt, "symbol frequency out of range");
+                f[s] = std::uint32_t(v);
+                sum += v;
+            }
+            if (sum != prob_scale) fail(errc::corrupt, "symbol frequencies do not sum to 4096");
+        } else if (kind != 0) {
+            fail(errc::corrupt, "unknown frequency table kind");
+        }
+        std::uint32_t* t = &table[std::size_t(c) << prob_bits];
+        std::uint32_t slot = 0;
+        for (int s = 0; s < alphabet; ++s) {
+            for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
+            if (f[s]) *top_symbol = std::max(*top_symbol, s);
+        }
+    }
+    return table;
+}
+
+rans_decoder::rans_decoder(const std::uint32_t* table, byte_reader& in) : table_(table) {
+    std::uint64_t words[rans_states];
+    for (auto& l : lanes_) l.s = in.u32("rANS states");
+    for (int i = 0; i + 1 < rans_states; ++i) words[i] = in.varint("rANS word counts");
+    const std::uint8_t* p = in.position();
+    std::uint64_t used = 0;
+    for (int i = 0; i + 1 < rans_states; ++i) {
+        if (words[i] > in.remaining() / 2 - used) fail(errc::corrupt, "rANS word count out of range");
+        used += words[i];
+    }
+    words[rans_states - 1] = in.remaining() / 2 - used;
+    if (in.remaining() % 2) fail(errc::corrupt, "rANS data has an odd size");
+    for (int i = 0; i < rans_states; ++i) {
+        lanes_[i].wp = p;
+        lanes_[i].wend = p += 2 * words[i];
+    }
+    in.take(in.remaining(), "rANS words");
 }
 
 #define B2B_INSTANTIATE(U)                                                             \

@@ -1,0 +1,131 @@
+// The rANS coder that methods 2 and 3 share (FORMAT.md 5.4, 5.5): static 12-bit frequency tables,
+// one per context, and four interleaved states, each with its own stream of 16-bit words.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "io.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+constexpr int prob_bits = 12;
+constexpr std::uint32_t prob_scale = 1u << prob_bits;
+constexpr std::uint32_t state_low = 1u << 16;  // states live in [2^16, 2^32)
+constexpr int alphabet = 256;
+constexpr int max_contexts = 16;
+constexpr int rans_states = 4;
+
+using symbol_counts = std::array<std::uint64_t, alphabet>;
+
+// Bits to code the counted symbols with their own frequencies.
+double entropy_bits(const std::uint64_t* counts);
+// A rough cost of sending a table for the counted symbols.
+double table_cost_bits(const std::uint64_t* counts);
+
+// Writes the context count, one frequency table per context (from `counts`), then the rANS data of
+// symbols[i] under context ctx[i], for n symbols.
+void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
+                std::uint64_t n, byte_writer& out);
+
+// Reads the frequency tables of `contexts` contexts (symbols below `tokens`) into a decode table:
+// for each context and slot, (freq - 1) << 20 | (slot - start) << 8 | symbol. Sets the largest
+// symbol any table gives.
+std::vector<std::uint32_t> read_frequency_tables(byte_reader& in, int contexts, int tokens, int* top_symbol);
+
+// One rANS state with its own stream of 16-bit words: four of them decode independently, none
+// waiting on another's renormalization.
+struct rans_lane {
+    std::uint32_t s = 0;
+    const std::uint8_t* wp = nullptr;
+    const std::uint8_t* wend = nullptr;
+    bool overrun = false;
+
+    // Checked: reads no word past wend. Unchecked: the caller has made sure enough words remain.
+    template <bool Checked>
+    __attribute__((always_inline)) std::uint8_t next(const std::uint32_t* table, std::uint32_t ctx) {
+        const std::uint32_t e = table[ctx << prob_bits | (s & (prob_scale - 1))];
+        s = ((e >> 20) + 1) * (s >> prob_bits) + ((e >> 8) & (prob_scale - 1));
+        const bool renorm = s < state_low;
+        if (Checked) {
+            const bool have = wend - wp >= 2;
+            const std::uint32_t word = have ? std::uint32_t(wp[0]) | std::uint32_t(wp[1]) << 8 : 0;
+            overrun |= renorm && !have;
+            s = renorm ? (s << 16 | word) : s;
+            wp += (renorm && have) ? 2 : 0;
+        } else {
+            // Arithmetic, not a conditional: compilers turn the conditional into a branch, and
+            // whether a state renormalizes is as unpredictable as the data.
+            std::uint16_t word;  // little-endian, like the format
+            std::memcpy(&word, wp, 2);
+            const std::uint32_t r = renorm;
+            s = (s << (r << 4)) | (word & (0u - r));
+            wp += r << 1;
+        }
+        return std::uint8_t(e);
+    }
+    std::uint64_t words_left() const { return std::uint64_t(wend - wp) / 2; }
+};
+
+// The four states; symbol k (in lane order) uses state k mod 4.
+class rans_decoder {
+public:
+    rans_decoder(const std::uint32_t* table, byte_reader& in);
+
+    // Symbols for one row of contexts known in advance (method 2).
+    void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
+        // A state renormalizes at most once a symbol: when every state has words for all of its
+        // symbols in this row, the row can skip the bounds checks.
+        bool room = true;
+        for (const auto& l : lanes_) room &= l.words_left() >= (W + 3) / 4;
+        if (room)
+            row_with<false>(ctx, symbols, W);
+        else
+            row_with<true>(ctx, symbols, W);
+    }
+
+    // One symbol, for contexts that depend on the symbols before it (method 3).
+    std::uint8_t next(std::uint32_t ctx) {
+        const std::uint8_t s = lanes_[phase_].next<true>(table_, ctx);
+        phase_ = (phase_ + 1) % rans_states;
+        return s;
+    }
+
+    bool finished_cleanly() const {
+        bool ok = true;
+        for (const auto& l : lanes_) ok &= !l.overrun && l.wp == l.wend && l.s == state_low;
+        return ok;
+    }
+
+private:
+    template <bool Checked>
+    void row_with(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
+        // Local copies, in the order this row uses them: stores to `symbols` could alias members.
+        rans_lane a = lanes_[phase_], b = lanes_[(phase_ + 1) % 4], c = lanes_[(phase_ + 2) % 4],
+                  d = lanes_[(phase_ + 3) % 4];
+        const std::uint32_t* const table = table_;
+        std::uint64_t x = 0;
+        for (; x + 4 <= W; x += 4) {
+            symbols[x] = a.next<Checked>(table, ctx[x]);
+            symbols[x + 1] = b.next<Checked>(table, ctx[x + 1]);
+            symbols[x + 2] = c.next<Checked>(table, ctx[x + 2]);
+            symbols[x + 3] = d.next<Checked>(table, ctx[x + 3]);
+        }
+        const std::uint64_t tail = W - x;
+        if (tail > 0) symbols[x] = a.next<Checked>(table, ctx[x]);
+        if (tail > 1) symbols[x + 1] = b.next<Checked>(table, ctx[x + 1]);
+        if (tail > 2) symbols[x + 2] = c.next<Checked>(table, ctx[x + 2]);
+        lanes_[phase_] = a, lanes_[(phase_ + 1) % 4] = b, lanes_[(phase_ + 2) % 4] = c, lanes_[(phase_ + 3) % 4] = d;
+        phase_ = unsigned((phase_ + W) % 4);
+    }
+
+    const std::uint32_t* table_;
+    rans_lane lanes_[rans_states];
+    unsigned phase_ = 0;  // which state decodes the next symbol
+};
+
+}  // namespace detail
+}  // namespace byte2bit
