@@ -16,7 +16,7 @@ namespace byte2bit {
 namespace detail {
 namespace {
 
-enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2 };
+enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3 };
 
 // 8 bands of 16 whole rows, spread over the planes, as planes of their own; or all lanes when
 // that would be half of them or more.
@@ -44,10 +44,10 @@ struct lane_sample {
     }
 };
 
-// Lanes block: lane bits, method, predictor, token split, then the method's body. Returns whether
-// the block needs format version 3 (a token split other than version 1's).
+// Lanes block: lane bits, method, predictor, token split, then the method's body. Returns the format
+// version the block needs: 1, 3 for a token split other than version 1's, 4 for a palette.
 template <class U>
-bool encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
+int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
     std::vector<U> z(static_cast<std::size_t>(n));
     // Level 1 keeps to predictors whose inverse is a prefix sum or less (fast to decode); levels 2
@@ -83,6 +83,16 @@ bool encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
         bitpack_encode<U>(z.data(), n, body);
     else
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body);
+    // Few distinct values (classes, masks): levels 2 and 4 also try palette indices in the context
+    // of their neighbours, and keep them when smaller.
+    if (level >= 2) {
+        byte_writer indices;
+        if (palette_encode<U>(x, layout, indices) && indices.bytes.size() < body.bytes.size()) {
+            m = method::palette;
+            split = {};
+            body = std::move(indices);
+        }
+    }
     if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
         m = method::stored;
         split = {};
@@ -91,10 +101,10 @@ bool encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer&
     }
     out.u8(std::uint8_t(layout.bits));
     out.u8(std::uint8_t(m));
-    out.u8(std::uint8_t(m == method::stored ? predictor::none : chosen));
+    out.u8(std::uint8_t(m == method::stored || m == method::palette ? predictor::none : chosen));
     out.u8(split.byte());
     out.append(body.bytes.data(), body.bytes.size());
-    return !split.is_default();
+    return m == method::palette ? 4 : split.is_default() ? 1 : 3;
 }
 
 template <class U>
@@ -109,6 +119,8 @@ void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U*
     if (m == method::bitpack) {
         bitpack_decode<U>(in, lanes, n);
         unresiduals<U>(p, lanes, layout);
+    } else if (m == method::palette) {
+        palette_decode<U>(in, lanes, layout);
     } else {
         ans_decode<U>(in, lanes, layout, p, split);
     }
@@ -119,14 +131,14 @@ header decoded_header(const void* stream, std::size_t size) {
     return read_header(static_cast<const std::uint8_t*>(stream), size);
 }
 
-// Returns the format version the block needs (1 or 3).
+// Returns the format version the block needs.
 int write_lanes_block(const encoder_lanes& lanes, int level, byte_writer& out) {
-    bool v3 = false;
+    int version = 1;
     with_lane_type(lanes.layout.bits, [&](auto zero) {
         using U = decltype(zero);
-        v3 = encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, level, out);
+        version = encode_lanes<U>(reinterpret_cast<const U*>(lanes.data), lanes.layout, level, out);
     });
-    return v3 ? 3 : 1;
+    return version;
 }
 
 // Reads one lanes block. Decodes into `target` when given (the output buffer, in place), else into
@@ -137,9 +149,11 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block"), split_byte = in.u8("lanes block");
     if (split_byte != 0 && (h.version < 3 || m != std::uint8_t(method::ans)))
         fail(errc::corrupt, "lanes block names a token split its format version or method does not have");
-    if (m > 2) fail(errc::corrupt, "unknown coding method " + std::to_string(m));
+    if (m > 3 || (m == std::uint8_t(method::palette) && h.version < 4))
+        fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
-    if (m == std::uint8_t(method::stored) && p != 0) fail(errc::corrupt, "stored lanes name a predictor");
+    if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette)) && p != 0)
+        fail(errc::corrupt, "stored or palette lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
     with_lane_type(bits, [](auto) {});  // validates the width before anything is allocated
     const token_config split = token_config::from_byte(split_byte, bits);

@@ -48,6 +48,13 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_contexts,
 template <class U>
 void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
 
+// Method 3: lanes of at most 16 distinct values as palette indices, each coded in the context of
+// the indices left of and above it. Returns false, writing nothing, when there are more values.
+template <class U>
+bool palette_encode(const U* x, const lane_layout& layout, byte_writer& out);
+template <class U>
+void palette_decode(byte_reader& in, U* x, const lane_layout& layout);
+
 // Estimated coded size in bits, for choosing a predictor: context-conditional token entropy plus
 // extra bits, without table costs.
 template <class U>
