@@ -194,6 +194,8 @@ void palette_decode(byte_reader& in, U* x, const lane_layout& layout) {
     if (in.u8("context count") != contexts) fail(errc::corrupt, "palette context map and tables disagree");
     int top_symbol = 0;
     const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, p, &top_symbol);
+    const std::uint64_t ans_size = in.varint("rANS size");
+    if (ans_size != in.remaining()) fail(errc::corrupt, "palette rANS data size does not match the block");
     rans_decoder rans(table.data(), in);
     const std::uint64_t W = layout.cols;
     std::vector<std::uint8_t> rows(static_cast<std::size_t>(2 * W));  // this row's indices and the row above's

@@ -26,8 +26,8 @@ double entropy_bits(const std::uint64_t* counts);
 // A rough cost of sending a table for the counted symbols.
 double table_cost_bits(const std::uint64_t* counts);
 
-// Writes the context count, one frequency table per context (from `counts`), then the rANS data of
-// symbols[i] under context ctx[i], for n symbols.
+// Writes the context count, one frequency table per context (from `counts`), then the size and the
+// rANS data of symbols[i] under context ctx[i], for n symbols.
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
                 std::uint64_t n, byte_writer& out);
 
