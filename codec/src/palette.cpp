@@ -29,22 +29,29 @@ inline int bucket_at(const std::uint8_t* row, const std::uint8_t* up, std::uint6
     return ((w * p + n) * 3 + corner) * 2 + (ne == n);
 }
 
-double cost_bits(const symbol_counts& c) { return entropy_bits(c.data()) + table_cost_bits(c.data()); }
+// Entropy plus a table, over the p symbols an index can be (cheaper than the 256 of a token).
+double cost_bits(const symbol_counts& c, int p) {
+    std::uint64_t total = 0;
+    int top = -1;
+    for (int s = 0; s < p; ++s) total += c[std::size_t(s)], top = c[std::size_t(s)] ? s : top;
+    double bits = 0;
+    for (int s = 0; s < p; ++s)
+        if (c[std::size_t(s)]) bits += double(c[std::size_t(s)]) * std::log2(double(total) / double(c[std::size_t(s)]));
+    return top < 0 ? 0 : bits + 16 + 10.0 * (top + 1);
+}
 
 // Groups buckets into at most max_contexts contexts: greedily merges the pair whose merging costs
 // fewest bits (entropy plus a table each), while that saves bits or there are too many groups.
-std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist, std::vector<symbol_counts>& merged) {
-    std::vector<int> used;
-    for (int b = 0; b < int(hist.size()); ++b) {
-        std::uint64_t total = 0;
-        for (auto v : hist[std::size_t(b)]) total += v;
-        if (total) used.push_back(b);
-    }
+std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist, int p, std::vector<symbol_counts>& merged) {
     auto total_of = [&](int b) {
         std::uint64_t t = 0;
-        for (auto v : hist[std::size_t(b)]) t += v;
+        for (int s = 0; s < p; ++s) t += hist[std::size_t(b)][std::size_t(s)];
         return t;
     };
+    std::vector<int> used;
+    for (int b = 0; b < int(hist.size()); ++b) {
+        if (total_of(b)) used.push_back(b);
+    }
     std::stable_sort(used.begin(), used.end(), [&](int a, int b) { return total_of(a) > total_of(b); });
     const std::size_t n = std::min(used.size(), max_clustered);
     std::vector<symbol_counts> groups;
@@ -52,13 +59,13 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
     std::vector<std::vector<int>> members;
     for (std::size_t g = 0; g < n; ++g) {
         groups.push_back(hist[std::size_t(used[g])]);
-        cost.push_back(cost_bits(groups.back()));
+        cost.push_back(cost_bits(groups.back(), p));
         members.push_back({used[g]});
     }
     auto merge_delta = [&](std::size_t a, std::size_t b) {
-        symbol_counts c;
-        for (int s = 0; s < alphabet; ++s) c[std::size_t(s)] = groups[a][std::size_t(s)] + groups[b][std::size_t(s)];
-        return cost_bits(c) - cost[a] - cost[b];
+        symbol_counts c{};
+        for (int s = 0; s < p; ++s) c[std::size_t(s)] = groups[a][std::size_t(s)] + groups[b][std::size_t(s)];
+        return cost_bits(c, p) - cost[a] - cost[b];
     };
     std::vector<std::vector<double>> delta(n, std::vector<double>(n, 0));
     for (std::size_t a = 0; a < n; ++a)
@@ -74,8 +81,8 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
                 for (std::size_t b = a + 1; b < n; ++b)
                     if (alive[b] && (!found || delta[a][b] < best)) best = delta[a][b], ba = a, bb = b, found = true;
         if (best > 0 && live <= std::size_t(max_contexts)) break;
-        for (int s = 0; s < alphabet; ++s) groups[ba][std::size_t(s)] += groups[bb][std::size_t(s)];
-        cost[ba] = cost_bits(groups[ba]);
+        for (int s = 0; s < p; ++s) groups[ba][std::size_t(s)] += groups[bb][std::size_t(s)];
+        cost[ba] = cost_bits(groups[ba], p);
         members[ba].insert(members[ba].end(), members[bb].begin(), members[bb].end());
         alive[bb] = false;
         --live;
@@ -99,9 +106,9 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
         double best_bits = 0;
         for (std::size_t c = 0; c < merged.size(); ++c) {
             std::uint64_t total = 0;
-            for (auto v : merged[c]) total += v;
+            for (int s = 0; s < p; ++s) total += merged[c][std::size_t(s)];
             double bits = 0;
-            for (int s = 0; s < alphabet; ++s)
+            for (int s = 0; s < p; ++s)
                 if (h[std::size_t(s)])
                     bits += merged[c][std::size_t(s)]
                                 ? double(h[std::size_t(s)]) * std::log2(double(total) / double(merged[c][std::size_t(s)]))
@@ -109,7 +116,7 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
             if (c == 0 || bits < best_bits) best_bits = bits, best_ctx = int(c);
         }
         context_of[std::size_t(used[k])] = best_ctx;
-        for (int s = 0; s < alphabet; ++s) merged[std::size_t(best_ctx)][std::size_t(s)] += h[std::size_t(s)];
+        for (int s = 0; s < p; ++s) merged[std::size_t(best_ctx)][std::size_t(s)] += h[std::size_t(s)];
     }
     std::vector<std::uint8_t> map(hist.size());
     int last = 0;
@@ -151,7 +158,7 @@ bool palette_encode(const U* x, const lane_layout& layout, byte_writer& out) {
         }
     }
     std::vector<symbol_counts> counts;
-    const std::vector<std::uint8_t> map = cluster_buckets(hist, counts);
+    const std::vector<std::uint8_t> map = cluster_buckets(hist, p, counts);
     for (std::uint64_t i = 0; i < n; ++i) ctx[std::size_t(i)] = map[buckets[std::size_t(i)]];
 
     out.u8(std::uint8_t(p));
