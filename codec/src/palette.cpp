@@ -13,7 +13,6 @@ namespace detail {
 namespace {
 
 constexpr int max_palette = 16;
-constexpr std::size_t max_clustered = 192;  // buckets clustered pair by pair; rarer ones join the nearest
 
 int bucket_count(int p) { return 6 * p * p; }
 
@@ -27,104 +26,6 @@ inline int bucket_at(const std::uint8_t* row, const std::uint8_t* up, std::uint6
     const int ne = up && i + 1 < W ? up[i + 1] : n;
     const int corner = nw == n ? 0 : nw == w ? 1 : 2;  // which way an edge runs
     return ((w * p + n) * 3 + corner) * 2 + (ne == n);
-}
-
-// Entropy plus a table, over the p symbols an index can be (cheaper than the 256 of a token).
-double cost_bits(const symbol_counts& c, int p) {
-    std::uint64_t total = 0;
-    int top = -1;
-    for (int s = 0; s < p; ++s) total += c[std::size_t(s)], top = c[std::size_t(s)] ? s : top;
-    double bits = 0;
-    for (int s = 0; s < p; ++s)
-        if (c[std::size_t(s)]) bits += double(c[std::size_t(s)]) * std::log2(double(total) / double(c[std::size_t(s)]));
-    return top < 0 ? 0 : bits + 16 + 10.0 * (top + 1);
-}
-
-// Groups buckets into at most max_contexts contexts: greedily merges the pair whose merging costs
-// fewest bits (entropy plus a table each), while that saves bits or there are too many groups.
-std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist, int p, std::vector<symbol_counts>& merged) {
-    auto total_of = [&](int b) {
-        std::uint64_t t = 0;
-        for (int s = 0; s < p; ++s) t += hist[std::size_t(b)][std::size_t(s)];
-        return t;
-    };
-    std::vector<int> used;
-    for (int b = 0; b < int(hist.size()); ++b) {
-        if (total_of(b)) used.push_back(b);
-    }
-    std::stable_sort(used.begin(), used.end(), [&](int a, int b) { return total_of(a) > total_of(b); });
-    const std::size_t n = std::min(used.size(), max_clustered);
-    std::vector<symbol_counts> groups;
-    std::vector<double> cost;
-    std::vector<std::vector<int>> members;
-    for (std::size_t g = 0; g < n; ++g) {
-        groups.push_back(hist[std::size_t(used[g])]);
-        cost.push_back(cost_bits(groups.back(), p));
-        members.push_back({used[g]});
-    }
-    auto merge_delta = [&](std::size_t a, std::size_t b) {
-        symbol_counts c{};
-        for (int s = 0; s < p; ++s) c[std::size_t(s)] = groups[a][std::size_t(s)] + groups[b][std::size_t(s)];
-        return cost_bits(c, p) - cost[a] - cost[b];
-    };
-    std::vector<std::vector<double>> delta(n, std::vector<double>(n, 0));
-    for (std::size_t a = 0; a < n; ++a)
-        for (std::size_t b = a + 1; b < n; ++b) delta[a][b] = merge_delta(a, b);
-    std::vector<bool> alive(n, true);
-    std::size_t live = n;
-    while (live > 1) {
-        std::size_t ba = 0, bb = 0;
-        double best = 0;
-        bool found = false;
-        for (std::size_t a = 0; a < n; ++a)
-            if (alive[a])
-                for (std::size_t b = a + 1; b < n; ++b)
-                    if (alive[b] && (!found || delta[a][b] < best)) best = delta[a][b], ba = a, bb = b, found = true;
-        if (best > 0 && live <= std::size_t(max_contexts)) break;
-        for (int s = 0; s < p; ++s) groups[ba][std::size_t(s)] += groups[bb][std::size_t(s)];
-        cost[ba] = cost_bits(groups[ba], p);
-        members[ba].insert(members[ba].end(), members[bb].begin(), members[bb].end());
-        alive[bb] = false;
-        --live;
-        for (std::size_t o = 0; o < n; ++o)
-            if (alive[o] && o != ba) (o < ba ? delta[o][ba] : delta[ba][o]) = merge_delta(std::min(o, ba), std::max(o, ba));
-    }
-    // Unused buckets continue the run before them, so that the stored map has few runs.
-    std::vector<std::size_t> order;
-    for (std::size_t g = 0; g < n; ++g)
-        if (alive[g]) order.push_back(g);
-    std::vector<int> context_of(hist.size(), -1);
-    merged.clear();
-    for (std::size_t g : order) {
-        for (int b : members[g]) context_of[std::size_t(b)] = int(merged.size());
-        merged.push_back(groups[g]);
-    }
-    // Rare buckets join the context whose statistics code them cheapest.
-    for (std::size_t k = n; k < used.size(); ++k) {
-        const auto& h = hist[std::size_t(used[k])];
-        int best_ctx = 0;
-        double best_bits = 0;
-        for (std::size_t c = 0; c < merged.size(); ++c) {
-            std::uint64_t total = 0;
-            for (int s = 0; s < p; ++s) total += merged[c][std::size_t(s)];
-            double bits = 0;
-            for (int s = 0; s < p; ++s)
-                if (h[std::size_t(s)])
-                    bits += merged[c][std::size_t(s)]
-                                ? double(h[std::size_t(s)]) * std::log2(double(total) / double(merged[c][std::size_t(s)]))
-                                : double(h[std::size_t(s)]) * 32;  // absent: the table would have to grow
-            if (c == 0 || bits < best_bits) best_bits = bits, best_ctx = int(c);
-        }
-        context_of[std::size_t(used[k])] = best_ctx;
-        for (int s = 0; s < p; ++s) merged[std::size_t(best_ctx)][std::size_t(s)] += h[std::size_t(s)];
-    }
-    std::vector<std::uint8_t> map(hist.size());
-    int last = 0;
-    for (std::size_t b = 0; b < hist.size(); ++b) {
-        if (context_of[b] >= 0) last = context_of[b];
-        map[b] = std::uint8_t(last);
-    }
-    return map;
 }
 
 }  // namespace
@@ -164,13 +65,7 @@ bool palette_encode(const U* x, const lane_layout& layout, byte_writer& out) {
     out.u8(std::uint8_t(p));
     for (U v : palette)
         for (std::size_t k = 0; k < sizeof(U); ++k) out.u8(std::uint8_t(std::uint64_t(v) >> (8 * k)));
-    for (std::size_t b = 0; b < map.size();) {  // the map as runs: context, then run length - 1
-        std::size_t e = b;
-        while (e < map.size() && map[e] == map[b]) ++e;
-        out.u8(map[b]);
-        out.varint(e - b - 1);
-        b = e;
-    }
+    write_context_runs(map, out);
     write_rans(counts, ctx.data(), index.data(), n, out);
     return true;
 }
@@ -187,18 +82,8 @@ void palette_decode(byte_reader& in, U* x, const lane_layout& layout) {
         palette[k] = U(v);
         if (k > 0 && palette[k] <= palette[k - 1]) fail(errc::corrupt, "palette values are not increasing");
     }
-    const int buckets = bucket_count(p);
-    std::vector<std::uint8_t> map(static_cast<std::size_t>(buckets));
     int contexts = 0;
-    for (int b = 0; b < buckets;) {
-        const std::uint8_t c = in.u8("palette context map");
-        const std::uint64_t run = in.varint("palette context map");
-        if (c >= max_contexts || run >= std::uint64_t(buckets - b)) fail(errc::corrupt, "palette context map is invalid");
-        std::fill_n(map.begin() + b, std::size_t(run + 1), c);
-        b += int(run + 1);
-        contexts = std::max(contexts, c + 1);
-    }
-    if (in.u8("context count") != contexts) fail(errc::corrupt, "palette context map and tables disagree");
+    const std::vector<std::uint8_t> map = read_context_runs(in, bucket_count(p), &contexts);
     int top_symbol = 0;
     const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, p, &top_symbol);
     const std::uint64_t ans_size = in.varint("rANS size");

@@ -26,6 +26,18 @@ double entropy_bits(const std::uint64_t* counts);
 // A rough cost of sending a table for the counted symbols.
 double table_cost_bits(const std::uint64_t* counts);
 
+// Groups context buckets (one symbol histogram each, symbols below `symbols`) into at most
+// max_contexts contexts: greedily merges the pair of groups whose merging costs fewest bits (entropy
+// plus a table each), while that saves bits or there are too many. Returns each bucket's context and
+// sets the merged histograms.
+std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist, int symbols,
+                                          std::vector<symbol_counts>& merged);
+
+// A map from buckets to contexts as runs: context, then run length - 1 (FORMAT.md 6). Reading
+// also reads the context count that follows (write_rans writes it) and checks it against the map.
+void write_context_runs(const std::vector<std::uint8_t>& map, byte_writer& out);
+std::vector<std::uint8_t> read_context_runs(byte_reader& in, int buckets, int* contexts);
+
 // Writes the context count, one frequency table per context (from `counts`), then the size and the
 // rANS data of symbols[i] under context ctx[i], for n symbols.
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,

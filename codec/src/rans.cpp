@@ -1,0 +1,298 @@
+// The rANS coder that methods 2, 3 and 4 share: frequency tables, contexts, states and words.
+#include "rans.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace byte2bit {
+namespace detail {
+namespace {
+
+constexpr std::size_t max_clustered = 192;  // buckets clustered pair by pair; rarer ones join the nearest
+
+// Scales counts to frequencies summing to prob_scale, every present symbol at least 1.
+void normalize(const std::uint64_t* counts, std::uint32_t* freqs) {
+    std::uint64_t total = 0;
+    int top = -1;
+    for (int s = 0; s < alphabet; ++s) {
+        total += counts[s];
+        if (counts[s] && (top < 0 || counts[s] > counts[top])) top = s;
+    }
+    std::int64_t sum = 0;
+    for (int s = 0; s < alphabet; ++s) freqs[s] = 0;
+    if (total == 0) return;  // an empty context has no table
+    for (int s = 0; s < alphabet; ++s) {
+        if (!counts[s]) continue;
+        const double exact = double(counts[s]) * prob_scale / double(total);
+        freqs[s] = std::max<std::uint32_t>(1, std::uint32_t(exact + 0.5));
+        sum += freqs[s];
+    }
+    // Move the rounding error onto the largest frequencies, which it distorts least.
+    while (sum != prob_scale) {
+        if (sum < prob_scale) {
+            freqs[top] += std::uint32_t(prob_scale - sum);
+            sum = prob_scale;
+        } else {
+            int largest = top;
+            for (int s = 0; s < alphabet; ++s)
+                if (freqs[s] > freqs[largest]) largest = s;
+            const std::int64_t take = std::min<std::int64_t>(sum - prob_scale, freqs[largest] - 1);
+            freqs[largest] -= std::uint32_t(take);
+            sum -= take;
+            if (take == 0) break;  // unreachable: fewer than prob_scale symbols exist
+        }
+    }
+}
+
+
+// Entropy plus a table, over the p symbols that can occur.
+double cost_bits(const symbol_counts& c, int p) {
+    std::uint64_t total = 0;
+    int top = -1;
+    for (int s = 0; s < p; ++s) total += c[std::size_t(s)], top = c[std::size_t(s)] ? s : top;
+    double bits = 0;
+    for (int s = 0; s < p; ++s)
+        if (c[std::size_t(s)]) bits += double(c[std::size_t(s)]) * std::log2(double(total) / double(c[std::size_t(s)]));
+    return top < 0 ? 0 : bits + 16 + 10.0 * (top + 1);
+}
+
+}  // namespace
+
+// Pairs of any two groups, not only neighbours: the buckets of methods 3 and 4 have no order in
+// which similar statistics sit side by side. p: the number of symbols.
+std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist, int p, std::vector<symbol_counts>& merged) {
+    auto total_of = [&](int b) {
+        std::uint64_t t = 0;
+        for (int s = 0; s < p; ++s) t += hist[std::size_t(b)][std::size_t(s)];
+        return t;
+    };
+    std::vector<int> used;
+    for (int b = 0; b < int(hist.size()); ++b) {
+        if (total_of(b)) used.push_back(b);
+    }
+    std::stable_sort(used.begin(), used.end(), [&](int a, int b) { return total_of(a) > total_of(b); });
+    const std::size_t n = std::min(used.size(), max_clustered);
+    std::vector<symbol_counts> groups;
+    std::vector<double> cost;
+    std::vector<std::vector<int>> members;
+    for (std::size_t g = 0; g < n; ++g) {
+        groups.push_back(hist[std::size_t(used[g])]);
+        cost.push_back(cost_bits(groups.back(), p));
+        members.push_back({used[g]});
+    }
+    auto merge_delta = [&](std::size_t a, std::size_t b) {
+        symbol_counts c{};
+        for (int s = 0; s < p; ++s) c[std::size_t(s)] = groups[a][std::size_t(s)] + groups[b][std::size_t(s)];
+        return cost_bits(c, p) - cost[a] - cost[b];
+    };
+    std::vector<std::vector<double>> delta(n, std::vector<double>(n, 0));
+    for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = a + 1; b < n; ++b) delta[a][b] = merge_delta(a, b);
+    std::vector<bool> alive(n, true);
+    std::size_t live = n;
+    while (live > 1) {
+        std::size_t ba = 0, bb = 0;
+        double best = 0;
+        bool found = false;
+        for (std::size_t a = 0; a < n; ++a)
+            if (alive[a])
+                for (std::size_t b = a + 1; b < n; ++b)
+                    if (alive[b] && (!found || delta[a][b] < best)) best = delta[a][b], ba = a, bb = b, found = true;
+        if (best > 0 && live <= std::size_t(max_contexts)) break;
+        for (int s = 0; s < p; ++s) groups[ba][std::size_t(s)] += groups[bb][std::size_t(s)];
+        cost[ba] = cost_bits(groups[ba], p);
+        members[ba].insert(members[ba].end(), members[bb].begin(), members[bb].end());
+        alive[bb] = false;
+        --live;
+        for (std::size_t o = 0; o < n; ++o)
+            if (alive[o] && o != ba) (o < ba ? delta[o][ba] : delta[ba][o]) = merge_delta(std::min(o, ba), std::max(o, ba));
+    }
+    std::vector<std::size_t> order;
+    for (std::size_t g = 0; g < n; ++g)
+        if (alive[g]) order.push_back(g);
+    std::vector<int> context_of(hist.size(), -1);
+    merged.clear();
+    for (std::size_t g : order) {
+        for (int b : members[g]) context_of[std::size_t(b)] = int(merged.size());
+        merged.push_back(groups[g]);
+    }
+    // Rare buckets join the context whose statistics code them cheapest.
+    for (std::size_t k = n; k < used.size(); ++k) {
+        const auto& h = hist[std::size_t(used[k])];
+        int best_ctx = 0;
+        double best_bits = 0;
+        for (std::size_t c = 0; c < merged.size(); ++c) {
+            std::uint64_t total = 0;
+            for (int s = 0; s < p; ++s) total += merged[c][std::size_t(s)];
+            double bits = 0;
+            for (int s = 0; s < p; ++s)
+                if (h[std::size_t(s)])
+                    bits += merged[c][std::size_t(s)]
+                                ? double(h[std::size_t(s)]) * std::log2(double(total) / double(merged[c][std::size_t(s)]))
+                                : double(h[std::size_t(s)]) * 32;  // absent: the table would have to grow
+            if (c == 0 || bits < best_bits) best_bits = bits, best_ctx = int(c);
+        }
+        context_of[std::size_t(used[k])] = best_ctx;
+        for (int s = 0; s < p; ++s) merged[std::size_t(best_ctx)][std::size_t(s)] += h[std::size_t(s)];
+    }
+    // Unused buckets continue the run before them, so that the stored map has few runs.
+    std::vector<std::uint8_t> map(hist.size());
+    int last = 0;
+    for (std::size_t b = 0; b < hist.size(); ++b) {
+        if (context_of[b] >= 0) last = context_of[b];
+        map[b] = std::uint8_t(last);
+    }
+    return map;
+}
+
+double entropy_bits(const std::uint64_t* counts) {
+    std::uint64_t total = 0;
+    for (int s = 0; s < alphabet; ++s) total += counts[s];
+    if (!total) return 0;
+    double bits = 0;
+    for (int s = 0; s < alphabet; ++s)
+        if (counts[s]) bits += double(counts[s]) * std::log2(double(total) / double(counts[s]));
+    return bits;
+}
+
+double table_cost_bits(const std::uint64_t* counts) {
+    int max_symbol = -1;
+    for (int s = 0; s < alphabet; ++s)
+        if (counts[s]) max_symbol = s;
+    return max_symbol < 0 ? 0 : 16 + 10.0 * (max_symbol + 1);
+}
+
+
+void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
+                std::uint64_t n, byte_writer& out) {
+    const int contexts = int(counts.size());
+    out.u8(std::uint8_t(contexts));
+    std::vector<std::uint32_t> freq(std::size_t(contexts) * alphabet), start(std::size_t(contexts) * alphabet);
+    for (int c = 0; c < contexts; ++c) {
+        std::uint32_t* f = &freq[std::size_t(c) * alphabet];
+        normalize(counts[std::size_t(c)].data(), f);
+        int max_symbol = -1, present = 0;
+        for (int s = 0; s < alphabet; ++s)
+            if (f[s]) max_symbol = s, ++present;
+        if (present == 0) {
+            out.u8(0);
+        } else if (present == 1) {
+            out.u8(1);
+            out.u8(std::uint8_t(max_symbol));
+        } else {
+            out.u8(2);
+            out.u8(std::uint8_t(max_symbol));
+            for (int s = 0; s <= max_symbol; ++s) out.varint(f[s]);
+        }
+        std::uint32_t cum = 0;
+        for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
+    }
+
+    // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
+    std::vector<std::uint16_t> words[rans_states];
+    for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
+    std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
+    for (std::uint64_t i = n; i-- > 0;) {
+        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
+        const std::uint32_t f = freq[k];
+        std::uint32_t& x = state[i % rans_states];
+        const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
+        if (x >= x_max) {
+            words[i % rans_states].push_back(std::uint16_t(x));
+            x >>= 16;
+        }
+        x = ((x / f) << prob_bits) + (x % f) + start[k];
+    }
+    byte_writer ans;
+    for (std::uint32_t st : state) ans.u32(st);
+    for (int i = 0; i + 1 < rans_states; ++i) ans.varint(words[i].size());
+    for (const auto& w : words)
+        for (auto it = w.rbegin(); it != w.rend(); ++it) {
+            ans.u8(std::uint8_t(*it));
+            ans.u8(std::uint8_t(*it >> 8));
+        }
+    out.varint(ans.bytes.size());
+    out.append(ans.bytes.data(), ans.bytes.size());
+}
+
+std::vector<std::uint32_t> read_frequency_tables(byte_reader& in, int contexts, int tokens, int* top_symbol) {
+    std::vector<std::uint32_t> table(std::size_t(contexts) << prob_bits, 0);
+    *top_symbol = 0;
+    for (int c = 0; c < contexts; ++c) {
+        std::uint32_t f[alphabet] = {};
+        const int kind = in.u8("frequency table");
+        if (kind == 1) {
+            const int only = in.u8("frequency table");
+            if (only >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
+            f[only] = prob_scale;
+        } else if (kind == 2) {
+            const int max_symbol = in.u8("frequency table");
+            if (max_symbol >= tokens) fail(errc::corrupt, "frequency table has symbols beyond the token range");
+            std::uint64_t sum = 0;
+            for (int s = 0; s <= max_symbol; ++s) {
+                const std::uint64_t v = in.varint("frequency table");
+                if (v > prob_scale) fail(errc::corrupt, "symbol frequency out of range");
+                f[s] = std::uint32_t(v);
+                sum += v;
+            }
+            if (sum != prob_scale) fail(errc::corrupt, "symbol frequencies do not sum to 4096");
+        } else if (kind != 0) {
+            fail(errc::corrupt, "unknown frequency table kind");
+        }
+        std::uint32_t* t = &table[std::size_t(c) << prob_bits];
+        std::uint32_t slot = 0;
+        for (int s = 0; s < alphabet; ++s) {
+            for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
+            if (f[s]) *top_symbol = std::max(*top_symbol, s);
+        }
+    }
+    return table;
+}
+
+rans_decoder::rans_decoder(const std::uint32_t* table, byte_reader& in) : table_(table) {
+    std::uint64_t words[rans_states];
+    for (auto& l : lanes_) l.s = in.u32("rANS states");
+    for (int i = 0; i + 1 < rans_states; ++i) words[i] = in.varint("rANS word counts");
+    const std::uint8_t* p = in.position();
+    std::uint64_t used = 0;
+    for (int i = 0; i + 1 < rans_states; ++i) {
+        if (words[i] > in.remaining() / 2 - used) fail(errc::corrupt, "rANS word count out of range");
+        used += words[i];
+    }
+    words[rans_states - 1] = in.remaining() / 2 - used;
+    if (in.remaining() % 2) fail(errc::corrupt, "rANS data has an odd size");
+    for (int i = 0; i < rans_states; ++i) {
+        lanes_[i].wp = p;
+        lanes_[i].wend = p += 2 * words[i];
+    }
+    in.take(in.remaining(), "rANS words");
+}
+
+void write_context_runs(const std::vector<std::uint8_t>& map, byte_writer& out) {
+    for (std::size_t b = 0; b < map.size();) {
+        std::size_t e = b;
+        while (e < map.size() && map[e] == map[b]) ++e;
+        out.u8(map[b]);
+        out.varint(e - b - 1);
+        b = e;
+    }
+}
+
+std::vector<std::uint8_t> read_context_runs(byte_reader& in, int buckets, int* contexts) {
+    std::vector<std::uint8_t> map(static_cast<std::size_t>(buckets));
+    *contexts = 0;
+    for (int b = 0; b < buckets;) {
+        const std::uint8_t c = in.u8("context map");
+        const std::uint64_t run = in.varint("context map");
+        if (c >= max_contexts || run >= std::uint64_t(buckets - b)) fail(errc::corrupt, "context map is invalid");
+        std::fill_n(map.begin() + b, std::size_t(run + 1), c);
+        b += int(run + 1);
+        *contexts = std::max(*contexts, c + 1);
+    }
+    if (in.u8("context count") != *contexts) fail(errc::corrupt, "context map and tables disagree");
+    return map;
+}
+
+}  // namespace detail
+}  // namespace byte2bit
