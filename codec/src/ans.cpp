@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "entropy.hpp"
 #include "predict.hpp"
@@ -387,10 +388,127 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
         fail(errc::corrupt, "entropy-coded data is inconsistent");
 }
 
+namespace {
+
+constexpr int left_activity_buckets = 32;  // per family
+constexpr int left_buckets = 3 * left_activity_buckets;
+
+// Which family of buckets a lane's context falls in, from the values around it: 2 when left, up,
+// up-left and up-right are equal (a flat area), 1 when left and up are, else 0. Outside the plane,
+// left is up (0 on the first row), up is left, up-left and up-right are up.
+template <class U>
+inline int family_of(const U* row, const U* up, std::uint64_t i, std::uint64_t W) {
+    const U w = i > 0 ? row[i - 1] : up ? up[0] : U(0);
+    const U n = up ? up[i] : w;
+    if (w != n) return 0;
+    const U nw = up && i > 0 ? up[i - 1] : n, ne = up && i + 1 < W ? up[i + 1] : n;
+    return nw == n && ne == n ? 2 : 1;
+}
+
+inline int left_bucket(std::uint64_t activity, std::uint64_t z_left, int family) {
+    return family * left_activity_buckets + std::min(bucket_of(activity + 2 * z_left), left_activity_buckets - 1);
+}
+
+// The prediction of lane i of a row from the lanes already known (FORMAT.md 3, border rules included).
+template <predictor P, class U>
+inline U predict_at(const U* row, const U* up, std::uint64_t i, std::uint64_t W) {
+    if (P == predictor::none || (up == nullptr && i == 0)) return 0;
+    if (up == nullptr) return row[i - 1];
+    if (i == 0) return up[0];
+    return predict_interior<P, U>(row[i - 1], up[i], up[i - 1], i + 1 < W ? up[i + 1] : up[i]);
+}
+
+}  // namespace
+
+template <class U>
+void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out) {
+    const std::uint64_t n = layout.count(), W = layout.cols;
+    std::vector<std::uint8_t> ctx(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
+    std::vector<symbol_counts> hist(left_buckets);
+    for (auto& h : hist) h.fill(0);
+    bit_writer extra;
+    for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
+        const std::uint64_t y = r % layout.rows, at = r * W;
+        const U* zr = z + at;
+        row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W, [&](std::uint64_t i, std::uint64_t q) {
+            const int b = left_bucket(q, i > 0 ? clamped(zr[i - 1]) : 0, family_of(x + at, y > 0 ? x + at - W : nullptr, i, W));
+            const token t = tokenize(zr[i], split);
+            ctx[std::size_t(at + i)] = std::uint8_t(b);
+            symbols[std::size_t(at + i)] = t.symbol;
+            hist[std::size_t(b)][t.symbol]++;
+            extra.put(t.extra, t.nbits);
+        });
+    }
+    std::vector<symbol_counts> counts;
+    const std::vector<std::uint8_t> map = cluster_buckets(hist, split.tokens(int(sizeof(U) * 8)), counts);
+    for (auto& c : ctx) c = map[c];
+    write_context_runs(map, out);
+    write_rans(counts, ctx.data(), symbols.data(), n, out);
+    const std::vector<std::uint8_t> raw = extra.finish();
+    out.append(raw.data(), raw.size());
+}
+
+template <class U>
+void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split) {
+    const std::uint64_t W = layout.cols;
+    if (W > max_left_context_cols) fail(errc::corrupt, "rows too wide for left contexts");
+    const int tokens = split.tokens(int(sizeof(U) * 8));
+    int contexts = 0, top_symbol = 0;
+    const std::vector<std::uint8_t> map = read_context_runs(in, left_buckets, &contexts);
+    const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, tokens, &top_symbol);
+    const std::uint64_t ans_size = in.varint("rANS size");
+    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
+    byte_reader ans_in(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
+    rans_decoder rans(table.data(), ans_in);
+    const std::size_t extra_size = in.remaining();
+    bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
+    std::uint64_t base[alphabet];
+    std::uint8_t nbits[alphabet];
+    for (int s = 0; s < alphabet; ++s) {  // symbols from `tokens` on never occur: the tables say so
+        int nb = 0;
+        base[s] = s < tokens ? token_base(s, split, &nb) : 0;
+        nbits[s] = std::uint8_t(nb);
+    }
+    std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
+    std::vector<std::uint64_t> activity(static_cast<std::size_t>(W));
+    with_predictor<U>(p, [&](auto P) {
+        constexpr predictor PP = decltype(P)::value;
+        auto row_with = [&](auto checked, U* row, const U* up, U* z) {
+            constexpr bool Checked = decltype(checked)::value;
+            std::uint64_t z_left = 0;
+            for (std::uint64_t i = 0; i < W; ++i) {
+                const int b = left_bucket(activity[i], z_left, family_of(row, up, i, W));
+                const unsigned s = rans.template next<Checked>(map[std::size_t(b)]);
+                const U zi = sizeof(U) < 8 ? U(base[s] | extra.get(nbits[s])) : U(base[s] | extra.get_wide(nbits[s]));
+                z[i] = zi;
+                z_left = clamped(zi);
+                row[i] = U(predict_at<PP, U>(row, up, i, W) + unzigzag<U>(zi));
+            }
+        };
+        for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
+            const std::uint64_t y = r % layout.rows;
+            U* z = residuals.data() + (y % 3) * W;
+            const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
+            const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
+            row_activities<U>(z_up, z_upup, W, [&](std::uint64_t i, std::uint64_t q) { activity[i] = q; });
+            U* row = x + r * W;
+            const U* up = y > 0 ? row - W : nullptr;
+            if (rans.has_room(W))
+                row_with(std::false_type{}, row, up, z);
+            else
+                row_with(std::true_type{}, row, up, z);
+        }
+    });
+    if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
+        fail(errc::corrupt, "entropy-coded data is inconsistent");
+}
+
 #define B2B_INSTANTIATE(U)                                                             \
     template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&); \
     template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config); \
-    template double ans_estimate_bits<U>(const U*, const lane_layout&);
+    template double ans_estimate_bits<U>(const U*, const lane_layout&); \
+    template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
+    template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)
 B2B_INSTANTIATE(std::uint32_t)

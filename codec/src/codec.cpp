@@ -16,7 +16,7 @@ namespace byte2bit {
 namespace detail {
 namespace {
 
-enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3 };
+enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4 };
 
 // 8 bands of 16 whole rows, spread over the planes, as planes of their own; or all lanes when
 // that would be half of them or more.
@@ -45,7 +45,7 @@ struct lane_sample {
 };
 
 // Lanes block: lane bits, method, predictor, token split, then the method's body. Returns the format
-// version the block needs: 1, 3 for a token split other than version 1's, 4 for a palette.
+// version the block needs: 1, 3 for a token split other than version 1's, 4 for methods 3 and 4.
 template <class U>
 int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
@@ -83,6 +83,16 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         bitpack_encode<U>(z.data(), n, body);
     else
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body);
+    // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, several
+    // times slower, so they must save at least 1%.
+    if (level == 4 && m == method::ans && layout.cols <= max_left_context_cols) {
+        byte_writer left;
+        ans_left_encode<U>(x, z.data(), layout, split, left);
+        if (left.bytes.size() < body.bytes.size() - body.bytes.size() / 100) {
+            m = method::ans_left;
+            body = std::move(left);
+        }
+    }
     // Few distinct values (classes, masks): levels 2 and 4 also try palette indices in the context
     // of their neighbours, and keep them when smaller.
     if (level >= 2) {
@@ -104,7 +114,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     out.u8(std::uint8_t(m == method::stored || m == method::palette ? predictor::none : chosen));
     out.u8(split.byte());
     out.append(body.bytes.data(), body.bytes.size());
-    return m == method::palette ? 4 : split.is_default() ? 1 : 3;
+    return m == method::palette || m == method::ans_left ? 4 : split.is_default() ? 1 : 3;
 }
 
 template <class U>
@@ -121,6 +131,8 @@ void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U*
         unresiduals<U>(p, lanes, layout);
     } else if (m == method::palette) {
         palette_decode<U>(in, lanes, layout);
+    } else if (m == method::ans_left) {
+        ans_left_decode<U>(in, lanes, layout, p, split);
     } else {
         ans_decode<U>(in, lanes, layout, p, split);
     }
@@ -147,9 +159,10 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
                                                std::vector<std::uint8_t>& scratch) {
     const int bits = in.u8("lanes block");
     const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block"), split_byte = in.u8("lanes block");
-    if (split_byte != 0 && (h.version < 3 || m != std::uint8_t(method::ans)))
+    const bool tokens = m == std::uint8_t(method::ans) || m == std::uint8_t(method::ans_left);
+    if (split_byte != 0 && (h.version < 3 || !tokens))
         fail(errc::corrupt, "lanes block names a token split its format version or method does not have");
-    if (m > 3 || (m == std::uint8_t(method::palette) && h.version < 4))
+    if (m > 4 || (m >= std::uint8_t(method::palette) && h.version < 4))
         fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
     if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette)) && p != 0)

@@ -48,6 +48,15 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_contexts,
 template <class U>
 void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
 
+// Method 4: method 2's tokens and predictors, with contexts that also see the lane to the left:
+// its residual joins the activity, and whether the neighbours' values are equal picks one of three
+// families of buckets. Decoding is serial. Only for rows of at most max_left_context_cols lanes.
+constexpr std::uint64_t max_left_context_cols = 1 << 16;
+template <class U>
+void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out);
+template <class U>
+void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
+
 // Method 3: lanes of at most 16 distinct values as palette indices, each coded in the context of
 // the indices left of and above it. Returns false, writing nothing, when there are more values.
 template <class U>

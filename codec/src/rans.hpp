@@ -91,19 +91,24 @@ public:
     void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
         // A state renormalizes at most once a symbol: when every state has words for all of its
         // symbols in this row, the row can skip the bounds checks.
-        bool room = true;
-        for (const auto& l : lanes_) room &= l.words_left() >= (W + 3) / 4;
-        if (room)
+        if (has_room(W))
             row_with<false>(ctx, symbols, W);
         else
             row_with<true>(ctx, symbols, W);
     }
 
-    // One symbol, for contexts that depend on the symbols before it (method 3).
+    // One symbol, for contexts that depend on the symbols before it (methods 3 and 4). Unchecked
+    // only when has_room(n) said so for the n symbols to come.
+    template <bool Checked = true>
     std::uint8_t next(std::uint32_t ctx) {
-        const std::uint8_t s = lanes_[phase_].next<true>(table_, ctx);
+        const std::uint8_t s = lanes_[phase_].next<Checked>(table_, ctx);
         phase_ = (phase_ + 1) % rans_states;
         return s;
+    }
+    bool has_room(std::uint64_t n) const {
+        bool room = true;
+        for (const auto& l : lanes_) room &= l.words_left() >= (n + 3) / 4;
+        return room;
     }
 
     bool finished_cleanly() const {
