@@ -420,25 +420,55 @@ inline U predict_at(const U* row, const U* up, std::uint64_t i, std::uint64_t W)
 
 }  // namespace
 
+namespace {
+
+// Calls f(lane index, left-context bucket, method 2's bucket, token) for every lane, in lane order.
+template <class U, class F>
+void for_each_left_context(const U* x, const U* z, const lane_layout& layout, token_config split, F&& f) {
+    const std::uint64_t W = layout.cols;
+    for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
+        const std::uint64_t y = r % layout.rows, at = r * W;
+        const U* zr = z + at;
+        const U* up = y > 0 ? x + at - W : nullptr;
+        row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W, [&](std::uint64_t i, std::uint64_t q) {
+            const int b = left_bucket(q, i > 0 ? clamped(zr[i - 1]) : 0, family_of(x + at, up, i, W));
+            f(at + i, b, std::min(bucket_of(q), max_buckets - 1), tokenize(zr[i], split));
+        });
+    }
+}
+
+}  // namespace
+
+template <class U>
+double ans_left_gain(const U* x, const U* z, const lane_layout& layout, token_config split) {
+    std::vector<symbol_counts> left(left_buckets), above(max_buckets);
+    for (auto& h : left) h.fill(0);
+    for (auto& h : above) h.fill(0);
+    double extra_bits = 0;
+    for_each_left_context(x, z, layout, split, [&](std::uint64_t, int b, int b_above, token t) {
+        left[std::size_t(b)][t.symbol]++;
+        above[std::size_t(b_above)][t.symbol]++;
+        extra_bits += t.nbits;
+    });
+    double left_bits = extra_bits, above_bits = extra_bits;
+    for (const auto& h : left) left_bits += entropy_bits(h.data());
+    for (const auto& h : above) above_bits += entropy_bits(h.data());
+    return above_bits > 0 ? 1 - left_bits / above_bits : 0;
+}
+
 template <class U>
 void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out) {
-    const std::uint64_t n = layout.count(), W = layout.cols;
+    const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> ctx(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
     bit_writer extra;
-    for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
-        const std::uint64_t y = r % layout.rows, at = r * W;
-        const U* zr = z + at;
-        row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W, [&](std::uint64_t i, std::uint64_t q) {
-            const int b = left_bucket(q, i > 0 ? clamped(zr[i - 1]) : 0, family_of(x + at, y > 0 ? x + at - W : nullptr, i, W));
-            const token t = tokenize(zr[i], split);
-            ctx[std::size_t(at + i)] = std::uint8_t(b);
-            symbols[std::size_t(at + i)] = t.symbol;
-            hist[std::size_t(b)][t.symbol]++;
-            extra.put(t.extra, t.nbits);
-        });
-    }
+    for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, int, token t) {
+        ctx[std::size_t(i)] = std::uint8_t(b);
+        symbols[std::size_t(i)] = t.symbol;
+        hist[std::size_t(b)][t.symbol]++;
+        extra.put(t.extra, t.nbits);
+    });
     std::vector<symbol_counts> counts;
     const std::vector<std::uint8_t> map = cluster_buckets(hist, split.tokens(int(sizeof(U) * 8)), counts);
     for (auto& c : ctx) c = map[c];
@@ -508,6 +538,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
+    template double ans_left_gain<U>(const U*, const U*, const lane_layout&, token_config); \
     template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)

@@ -60,6 +60,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     predictor chosen = predictor::gradient;
     method m = level == 0 ? method::bitpack : method::ans;
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
+    const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
+    double left_gain = 0;  // what method 4 is estimated to save, on the same sample
     if (level >= 1) {
         const predictor* first = level == 1 ? fast : level == 2 ? quick : all;
         const int candidates = level == 1 ? 4 : level == 2 ? 3 : 9;
@@ -75,6 +77,10 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
             if (best < 0 || bits < best) best = bits, chosen = first[k];
         }
+        if (try_left) {
+            residuals<U>(chosen, sample.data, z.data(), sample.layout);
+            left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, token_config{});
+        }
     }
     residuals<U>(chosen, x, z.data(), layout);
     byte_writer body;
@@ -83,9 +89,9 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         bitpack_encode<U>(z.data(), n, body);
     else
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body);
-    // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, several
-    // times slower, so they must save at least 1%.
-    if (level == 4 && m == method::ans && layout.cols <= max_left_context_cols) {
+    // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, about
+    // half as fast, so they must save at least 1%.
+    if (try_left && m == method::ans && left_gain >= 0.01) {
         byte_writer left;
         ans_left_encode<U>(x, z.data(), layout, split, left);
         if (left.bytes.size() < body.bytes.size() - body.bytes.size() / 100) {
