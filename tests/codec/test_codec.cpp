@@ -488,6 +488,88 @@ void test_palette() {
     }
 }
 
+// Method 4 (contexts that see the left neighbour) gives the lanes back for every predictor, lane
+// width, token split and shape, flat areas and every magnitude included; level 4 picks it where it
+// pays, and the decoder refuses it where the format does not allow it.
+template <class U>
+void left_contexts_decode() {
+    using namespace byte2bit::detail;
+    std::mt19937_64 rng(8);
+    for (const auto& dims : std::vector<std::array<std::uint64_t, 3>>{{1, 1, 1}, {1, 1, 300}, {2, 3, 5}, {3, 40, 33}, {1, 2, 65536}}) {
+        lane_layout l;
+        l.bits = int(sizeof(U) * 8);
+        l.planes = dims[0], l.rows = dims[1], l.cols = dims[2];
+        std::vector<U> x(l.count()), z(l.count());
+        U v = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {  // flat runs, a walk, and bursts of any size
+            if (i % 50 >= 20) v = U(v + U(rng() % 5) - 2);
+            x[i] = i % 997 < 9 ? U(rng() >> (rng() % (sizeof(U) * 8))) : v;
+        }
+        for (int p = 0; p < predictor_count; ++p) {
+            residuals<U>(predictor(p), x.data(), z.data(), l);
+            for (const token_config c : {token_config{}, token_config{l.bits >= 8 ? 6 : 4, 2}}) {
+                if (c.tokens(l.bits) > 256) continue;
+                byte_writer w;
+                ans_left_encode<U>(x.data(), z.data(), l, c, w);
+                std::vector<U> y(l.count());
+                byte_reader r(w.bytes.data(), w.bytes.size());
+                ans_left_decode<U>(r, y.data(), l, predictor(p), c);
+                CHECK(y == x);
+            }
+        }
+    }
+}
+
+void test_left_contexts() {
+    left_contexts_decode<std::uint8_t>();
+    left_contexts_decode<std::uint16_t>();
+    left_contexts_decode<std::uint32_t>();
+    left_contexts_decode<std::uint64_t>();
+    // A smooth field with flat areas (like aerosol or water vapour maps): level 4 takes method 4.
+    const std::size_t h = 120, w = 150;
+    std::vector<std::uint16_t> x(h * w);
+    for (std::size_t i = 0; i < x.size(); ++i)
+        x[i] = std::uint16_t(100 + (i / w) / 7 + (i % w) / 9 + ((i / w) * (i % w) % 17 == 0));
+    byte2bit::encode_options o;
+    o.level = 4;
+    const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {h, w}, o);
+    const std::size_t method_at = 40 + 16 + 1;
+    CHECK(s[method_at] == 4 && byte2bit::inspect(s.data(), s.size()).format_version == 4);
+    std::vector<std::uint16_t> y(x.size());
+    byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 2);
+    CHECK(y == x);
+    auto refused = [&](std::vector<std::uint8_t> bad) {
+        bad = resealed(bad);
+        return code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * 2); }) == errc::corrupt;
+    };
+    auto v3 = s;
+    v3[4] = 3;
+    CHECK(refused(v3));  // method 4 in a version-3 stream
+    auto unknown = s;
+    unknown[method_at] = 5;
+    CHECK(refused(unknown));
+    for (std::size_t at = method_at + 3; at < s.size(); ++at) {  // any body byte: refused or decoded
+        auto bad = s;
+        bad[at] ^= 0xA5;
+        bad = resealed(bad);
+        const errc e = code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * 2); });
+        CHECK(e == errc(0) || e == errc::corrupt || e == errc::truncated);
+    }
+    // Rows wider than 2^16 lanes cannot name method 4.
+    {
+        using namespace byte2bit::detail;
+        lane_layout l;
+        l.bits = 8, l.rows = 1, l.cols = max_left_context_cols + 1;
+        std::vector<std::uint8_t> lanes(l.count(), 7), zz(l.count());
+        residuals<std::uint8_t>(predictor::left, lanes.data(), zz.data(), l);
+        byte_writer wr;
+        ans_left_encode<std::uint8_t>(lanes.data(), zz.data(), l, token_config{}, wr);
+        byte_reader r(wr.bytes.data(), wr.bytes.size());
+        CHECK(code_of([&] { ans_left_decode<std::uint8_t>(r, lanes.data(), l, predictor::left, token_config{}); }) ==
+              errc::corrupt);
+    }
+}
+
 int main() {
     predictors_invert<std::uint8_t>();
     predictors_invert<std::uint16_t>();
@@ -505,6 +587,7 @@ int main() {
     std::printf("vector paths tested: up to %s\n", byte2bit::detail::supported_simd() == byte2bit::detail::simd_level::sse41 ? "sse4.1" : "portable");
     test_token_split_checks();
     test_palette();
+    test_left_contexts();
     test_quantized();
     test_exact_values();
     test_decimal();
