@@ -46,10 +46,15 @@ def cases():
     levels = np.sort(rng.choice(4000, 300, replace=False)).astype(np.uint16)
     yield "uint16_levels_level1", levels[rng.geometric(0.02, 20000).clip(0, 299)], dict(compression_level=1)
     # version 4: palette indices in their neighbours' context (method 3), for classes and masks
+    # (float16_level4 and float32_lattice_level2 above become version 4 too: palettes of lattice
+    # corrections)
     cy, cx = np.mgrid[0:96, 0:120]
     regions = (cy // 13 * 5 + (cx + rng.integers(0, 4, cx.shape)) // 17) * 7 % 6
     yield "uint8_classes_level4", np.array([0, 4, 5, 6, 8, 11], np.uint8)[regions], {}
     yield "uint16_mask_level2", np.where(regions[:, ::-1] < 2, 65535, 1).astype(np.uint16), dict(compression_level=2)
+    # version 4: method 4, contexts that see the left neighbour, for smooth fields with flat areas
+    aerosol = 100 + cy // 7 + cx // 9 + (rng.random(cy.shape) < 0.05)
+    yield "uint16_aerosol_level4", aerosol.astype(np.uint16), {}
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
