@@ -393,20 +393,23 @@ namespace {
 constexpr int left_activity_buckets = 32;  // per family
 constexpr int left_buckets = 3 * left_activity_buckets;
 
-// Which family of buckets a lane's context falls in, from the values around it: 2 when left, up,
-// up-left and up-right are equal (a flat area), 1 when left and up are, else 0. Outside the plane,
-// left is up (0 on the first row), up is left, up-left and up-right are up.
+// The bucket of a lane from the residual activity above it, the residual to its left and the
+// values around it: w = left, n = up, nw = up-left, ne = up-right, ww = two to the left. Outside
+// the plane, w is n (0 on the first row), n is w, nw and ne are n, ww is w. The values' texture
+// (differences between neighbours) joins the activity; their equality picks one of three
+// families: 2 for a flat area (w = n = nw = ne), 1 when only w = n, else 0.
 template <class U>
-inline int family_of(const U* row, const U* up, std::uint64_t i, std::uint64_t W) {
+inline int left_bucket(const U* row, const U* up, std::uint64_t i, std::uint64_t W, std::uint64_t activity,
+                       std::uint64_t z_left) {
     const U w = i > 0 ? row[i - 1] : up ? up[0] : U(0);
     const U n = up ? up[i] : w;
-    if (w != n) return 0;
     const U nw = up && i > 0 ? up[i - 1] : n, ne = up && i + 1 < W ? up[i + 1] : n;
-    return nw == n && ne == n ? 2 : 1;
-}
-
-inline int left_bucket(std::uint64_t activity, std::uint64_t z_left, int family) {
-    return family * left_activity_buckets + std::min(bucket_of(activity + 2 * z_left), left_activity_buckets - 1);
+    const U ww = i > 1 ? row[i - 2] : w;
+    auto diff = [](U a, U b) { return clamped(U(a > b ? a - b : b - a)); };
+    const std::uint64_t texture = diff(w, nw) + diff(n, nw) + diff(ne, n) + diff(w, ww);
+    const int family = w != n ? 0 : nw == n && ne == n ? 2 : 1;
+    return family * left_activity_buckets +
+           std::min(bucket_of(activity + 2 * z_left + texture), left_activity_buckets - 1);
 }
 
 // The prediction of lane i of a row from the lanes already known (FORMAT.md 3, border rules included).
@@ -431,7 +434,7 @@ void for_each_left_context(const U* x, const U* z, const lane_layout& layout, to
         const U* zr = z + at;
         const U* up = y > 0 ? x + at - W : nullptr;
         row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W, [&](std::uint64_t i, std::uint64_t q) {
-            const int b = left_bucket(q, i > 0 ? clamped(zr[i - 1]) : 0, family_of(x + at, up, i, W));
+            const int b = left_bucket(x + at, up, i, W, q, i > 0 ? clamped(zr[i - 1]) : 0);
             f(at + i, b, std::min(bucket_of(q), max_buckets - 1), tokenize(zr[i], split));
         });
     }
@@ -507,7 +510,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
             constexpr bool Checked = decltype(checked)::value;
             std::uint64_t z_left = 0;
             for (std::uint64_t i = 0; i < W; ++i) {
-                const int b = left_bucket(activity[i], z_left, family_of(row, up, i, W));
+                const int b = left_bucket(row, up, i, W, activity[i], z_left);
                 const unsigned s = rans.template next<Checked>(map[std::size_t(b)]);
                 const U zi = sizeof(U) < 8 ? U(base[s] | extra.get(nbits[s])) : U(base[s] | extra.get_wide(nbits[s]));
                 z[i] = zi;
