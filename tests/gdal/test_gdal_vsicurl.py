@@ -95,9 +95,10 @@ def test_http_requests_like_a_cog(gdal, server, shared_data):
     assert b2b["pixels"] == src.GetRasterBand(1).ReadRaster(1024, 512, 256, 256)
     gets = lambda seen, what: sum(m == "GET" for m, _ in seen[what])  # noqa: E731
     assert gets(b2b, "open") <= 2 and sum(m == "HEAD" for m, _ in b2b["open"]) <= 1
-    # the smallest overview is written last, just before the central directory: depending on the
-    # file's exact sizes it lies in the tail that opening has read already, and needs no request
-    assert gets(b2b, "window") == 1 and gets(b2b, "overview") <= 1
+    # at most one range request each; depending on the file's exact sizes a block or the smallest
+    # overview (written last, just before the central directory) lies in what opening has read
+    # already and needs none
+    assert gets(b2b, "window") <= 1 and gets(b2b, "overview") <= 1
     assert gets(cog, "window") == 1  # the reference it matches
     size = (folder / "b02.b2b").stat().st_size
     assert sum(n for what in ("open", "window") for _, n in b2b[what]) < size / 4
