@@ -258,14 +258,41 @@ namespace {
 constexpr std::uint64_t max_whole_row_cols = 1 << 16;
 constexpr std::uint64_t segment_cols = 1 << 16;
 
-// What decoding looks up per lane.
-struct decode_tables {
-    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all activities
-    const std::uint8_t* map;                    // bucket -> context
-    int buckets;
+// How a symbol becomes a residual under a token split (methods 2 and 4).
+struct token_tables {
     std::uint64_t base[alphabet];  // symbol -> residual without its extra bits
     std::uint8_t nbits[alphabet];  // symbol -> extra bits
-    bool symbols_are_residuals;    // no symbol has extra bits: each is its residual
+
+    token_tables(token_config split, int tokens) {
+        for (int s = 0; s < alphabet; ++s) {  // symbols from `tokens` on never occur: the tables say so
+            int n = 0;
+            base[s] = s < tokens ? token_base(s, split, &n) : 0;
+            nbits[s] = std::uint8_t(n);
+        }
+    }
+    template <class U>
+    U residual(unsigned s, bit_reader& extra) const {  // get(0) is 0: no branch on the symbol
+        return sizeof(U) < 8 ? U(base[s] | extra.get(nbits[s])) : U(base[s] | extra.get_wide(nbits[s]));
+    }
+};
+
+// Reads what follows a context map in methods 2 and 4: the frequency tables into `table`, then
+// the rANS data, returned as a reader of its own; `in` is left at the extra bits.
+byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std::vector<std::uint32_t>& table,
+                                 int* top_symbol) {
+    table = read_frequency_tables(in, contexts, tokens, top_symbol);
+    const std::uint64_t ans_size = in.varint("rANS size");
+    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
+    return byte_reader(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
+}
+
+// What decoding looks up per lane.
+struct decode_tables : token_tables {
+    using token_tables::token_tables;
+    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all activities
+    const std::uint8_t* map = nullptr;          // bucket -> context
+    int buckets = 1;
+    bool symbols_are_residuals = false;         // no symbol has extra bits: each is its residual
 
     std::uint8_t context(std::uint64_t q) const {
         return q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
@@ -277,13 +304,7 @@ struct decode_tables {
             for (std::uint64_t i = 0; i < n; ++i) z[i] = U(symbols[i]);
             return;
         }
-        for (std::uint64_t i = 0; i < n; ++i) {
-            const unsigned s = symbols[i];  // get(0) is 0: no branch on the symbol
-            if constexpr (sizeof(U) < 8)
-                z[i] = U(base[s] | extra.get(nbits[s]));
-            else
-                z[i] = U(base[s] | extra.get_wide(nbits[s]));
-        }
+        for (std::uint64_t i = 0; i < n; ++i) z[i] = residual<U>(symbols[i], extra);
     }
 };
 
@@ -345,23 +366,16 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
         if (map[b] >= contexts) fail(errc::corrupt, "context map names a missing context");
 
     int top_symbol = 0;  // the largest symbol any context can give
-    const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, tokens, &top_symbol);
-    const std::uint64_t ans_size = in.varint("rANS size");
-    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
-    byte_reader ans_in(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
+    std::vector<std::uint32_t> table;
+    byte_reader ans_in = read_tables_and_rans(in, contexts, tokens, table, &top_symbol);
     rans_decoder rans(table.data(), ans_in);
     const std::size_t extra_size = in.remaining();
     bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
 
-    decode_tables tables;
+    decode_tables tables(split, tokens);
     tables.map = map;
     tables.buckets = buckets;
     for (std::uint32_t q = 0; q < small_activity; ++q) tables.ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
-    for (int s = 0; s < alphabet; ++s) {  // symbols from `tokens` on never occur: the tables say so
-        int nbits = 0;
-        tables.base[s] = s < tokens ? token_base(s, split, &nbits) : 0;
-        tables.nbits[s] = std::uint8_t(nbits);
-    }
     tables.symbols_are_residuals = top_symbol < (1 << split.k);
     const std::uint64_t W = layout.cols;
     if (W > max_whole_row_cols) {
@@ -488,20 +502,12 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     const int tokens = split.tokens(int(sizeof(U) * 8));
     int contexts = 0, top_symbol = 0;
     const std::vector<std::uint8_t> map = read_context_runs(in, left_buckets, &contexts);
-    const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, tokens, &top_symbol);
-    const std::uint64_t ans_size = in.varint("rANS size");
-    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
-    byte_reader ans_in(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
+    std::vector<std::uint32_t> table;
+    byte_reader ans_in = read_tables_and_rans(in, contexts, tokens, table, &top_symbol);
     rans_decoder rans(table.data(), ans_in);
     const std::size_t extra_size = in.remaining();
     bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
-    std::uint64_t base[alphabet];
-    std::uint8_t nbits[alphabet];
-    for (int s = 0; s < alphabet; ++s) {  // symbols from `tokens` on never occur: the tables say so
-        int nb = 0;
-        base[s] = s < tokens ? token_base(s, split, &nb) : 0;
-        nbits[s] = std::uint8_t(nb);
-    }
+    const token_tables tokens_of(split, tokens);
     std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
     std::vector<std::uint64_t> activity(static_cast<std::size_t>(W));
     with_predictor<U>(p, [&](auto P) {
@@ -512,7 +518,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
             for (std::uint64_t i = 0; i < W; ++i) {
                 const int b = left_bucket(row, up, i, W, activity[i], z_left);
                 const unsigned s = rans.template next<Checked>(map[std::size_t(b)]);
-                const U zi = sizeof(U) < 8 ? U(base[s] | extra.get(nbits[s])) : U(base[s] | extra.get_wide(nbits[s]));
+                const U zi = tokens_of.residual<U>(s, extra);
                 z[i] = zi;
                 z_left = clamped(zi);
                 row[i] = U(predict_at<PP, U>(row, up, i, W) + unzigzag<U>(zi));
