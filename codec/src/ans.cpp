@@ -26,7 +26,8 @@ struct token {
     std::uint64_t extra;
 };
 
-inline token tokenize(std::uint64_t z, token_config c) {
+// Always inlined: the encoders call it per lane, and out of line it cost level 1 encoding 10-15%.
+__attribute__((always_inline)) inline token tokenize(std::uint64_t z, token_config c) {
     if (z < (std::uint64_t(1) << c.k)) return {std::uint8_t(z), 0, 0};
     const int n = bit_length(z) - 1;  // >= k
     const int nbits = n - c.m;

@@ -146,24 +146,6 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
     return map;
 }
 
-double entropy_bits(const std::uint64_t* counts) {
-    std::uint64_t total = 0;
-    for (int s = 0; s < alphabet; ++s) total += counts[s];
-    if (!total) return 0;
-    double bits = 0;
-    for (int s = 0; s < alphabet; ++s)
-        if (counts[s]) bits += double(counts[s]) * std::log2(double(total) / double(counts[s]));
-    return bits;
-}
-
-double table_cost_bits(const std::uint64_t* counts) {
-    int max_symbol = -1;
-    for (int s = 0; s < alphabet; ++s)
-        if (counts[s]) max_symbol = s;
-    return max_symbol < 0 ? 0 : 16 + 10.0 * (max_symbol + 1);
-}
-
-
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
                 std::uint64_t n, byte_writer& out) {
     const int contexts = int(counts.size());
