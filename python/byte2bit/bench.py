@@ -192,7 +192,8 @@ def measure(ds: Dataset, reps: int) -> list[tuple]:
 def render(ds: Dataset, rows) -> str:
     raw = sum(t.nbytes for t in ds.tiles)
     lines = [f"### {ds.title}", "",
-             f"{len(ds.tiles)} tiles of up to {TILE}x{TILE}, {raw / 1e6:.1f} MB raw, {ds.tiles[0].dtype}", "",
+             f"{len(ds.tiles)} tiles of up to {TILE}x{TILE}, {raw / 1e6:.1f} MB raw, "
+             f"{' and '.join(sorted({str(t.dtype) for t in ds.tiles}))}", "",
              "| codec | ratio | encode MB/s | decode MB/s | lossless | 2-thread decode speed-up |",
              "|---|---:|---:|---:|:-:|---:|"]
     for name, ratio, enc, dec, ok, speedup in rows:
