@@ -3,6 +3,7 @@
 
 #include "entropy.hpp"  // codec/src: predictors and entropy coding are tested directly
 #include "header.hpp"
+#include "rans.hpp"
 #include "simd.hpp"
 
 #include <algorithm>
@@ -479,6 +480,19 @@ void test_palette() {
     CHECK(s[map + 1] < 0x80);                // the first run's length is one byte
     CHECK(error_of(edited(map, 16)) == errc::corrupt);        // a context beyond 16
     CHECK(error_of(edited(map + 1, 96)) == errc::corrupt);    // a run one past the last bucket
+    {  // the run-length bound exactly: runs must cover the buckets, not one more
+        using namespace byte2bit::detail;
+        auto runs = [](std::vector<std::uint8_t> bytes, int* contexts) {
+            byte_reader r(bytes.data(), bytes.size());
+            return read_context_runs(r, 24, contexts);
+        };
+        int contexts = 0;
+        CHECK(runs({0, 23, 1}, &contexts) == std::vector<std::uint8_t>(24, 0) && contexts == 1);
+        CHECK(runs({0, 10, 1, 12, 2}, &contexts).back() == 1 && contexts == 2);
+        CHECK(code_of([&] { runs({0, 24, 1}, &contexts); }) == errc::corrupt);
+        CHECK(code_of([&] { runs({0, 10, 1, 13, 2}, &contexts); }) == errc::corrupt);
+        CHECK(code_of([&] { runs({0, 23, 2}, &contexts); }) == errc::corrupt);  // count disagrees
+    }
     // Any byte of the body changed and resealed: refused or decoded, never a crash or an overrun.
     for (std::size_t at = block; at < s.size(); ++at) {
         auto bad = s;
