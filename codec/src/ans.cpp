@@ -277,16 +277,6 @@ struct token_tables {
     }
 };
 
-// Reads what follows a context map in methods 2 and 4: the frequency tables into `table`, then
-// the rANS data, returned as a reader of its own; `in` is left at the extra bits.
-byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std::vector<std::uint32_t>& table,
-                                 int* top_symbol) {
-    table = read_frequency_tables(in, contexts, tokens, top_symbol);
-    const std::uint64_t ans_size = in.varint("rANS size");
-    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
-    return byte_reader(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
-}
-
 // What decoding looks up per lane.
 struct decode_tables : token_tables {
     using token_tables::token_tables;
@@ -409,17 +399,14 @@ constexpr int left_activity_buckets = 32;  // per family
 constexpr int left_buckets = 3 * left_activity_buckets;
 
 // The bucket of a lane from the residual activity above it, the residual to its left and the
-// values around it: w = left, n = up, nw = up-left, ne = up-right, ww = two to the left. Outside
-// the plane, w is n (0 on the first row), n is w, nw and ne are n, ww is w. The values' texture
+// values around it (`neighbours`, and ww = two to the left, w in columns 0 and 1). The values' texture
 // (differences between neighbours) joins the activity; their equality picks one of three
 // families: 2 for a flat area (w = n = nw = ne), 1 when only w = n, else 0.
 template <class U>
 inline int left_bucket(const U* row, const U* up, std::uint64_t i, std::uint64_t W, std::uint64_t activity,
                        std::uint64_t z_left) {
-    const U w = i > 0 ? row[i - 1] : up ? up[0] : U(0);
-    const U n = up ? up[i] : w;
-    const U nw = up && i > 0 ? up[i - 1] : n, ne = up && i + 1 < W ? up[i + 1] : n;
-    const U ww = i > 1 ? row[i - 2] : w;
+    const neighbours<U> v(row, up, i, W);
+    const U w = v.w, n = v.n, nw = v.nw, ne = v.ne, ww = i > 1 ? row[i - 2] : w;
     auto diff = [](U a, U b) { return clamped(U(a > b ? a - b : b - a)); };
     const std::uint64_t texture = diff(w, nw) + diff(n, nw) + diff(ne, n) + diff(w, ww);
     const int family = w != n ? 0 : nw == n && ne == n ? 2 : 1;
@@ -477,21 +464,17 @@ double ans_left_gain(const U* x, const U* z, const lane_layout& layout, token_co
 template <class U>
 void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out) {
     const std::uint64_t n = layout.count();
-    std::vector<std::uint8_t> ctx(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
+    std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
     bit_writer extra;
     for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, int, token t) {
-        ctx[std::size_t(i)] = std::uint8_t(b);
+        bucket[std::size_t(i)] = std::uint8_t(b);
         symbols[std::size_t(i)] = t.symbol;
         hist[std::size_t(b)][t.symbol]++;
         extra.put(t.extra, t.nbits);
     });
-    std::vector<symbol_counts> counts;
-    const std::vector<std::uint8_t> map = cluster_buckets(hist, split.tokens(int(sizeof(U) * 8)), counts);
-    for (auto& c : ctx) c = map[c];
-    write_context_runs(map, out);
-    write_rans(counts, ctx.data(), symbols.data(), n, out);
+    write_clustered_rans(hist, split.tokens(int(sizeof(U) * 8)), bucket.data(), symbols.data(), n, out);
     const std::vector<std::uint8_t> raw = extra.finish();
     out.append(raw.data(), raw.size());
 }

@@ -16,16 +16,11 @@ constexpr int max_palette = 16;
 
 int bucket_count(int p) { return 6 * p * p; }
 
-// Context bucket of index (y, i) from the indices around it; `up` is null on a plane's first row.
-// Outside the plane, left falls back to up (0 at the corner), and up, up-left and up-right to
-// left, up and up.
+// Context bucket of index (y, i) from the indices around it.
 inline int bucket_at(const std::uint8_t* row, const std::uint8_t* up, std::uint64_t i, std::uint64_t W, int p) {
-    const int w = i > 0 ? row[i - 1] : up ? up[0] : 0;
-    const int n = up ? up[i] : w;
-    const int nw = up && i > 0 ? up[i - 1] : n;
-    const int ne = up && i + 1 < W ? up[i + 1] : n;
-    const int corner = nw == n ? 0 : nw == w ? 1 : 2;  // which way an edge runs
-    return ((w * p + n) * 3 + corner) * 2 + (ne == n);
+    const neighbours<std::uint8_t, int> v(row, up, i, W);  // ints, as the arithmetic below
+    const int corner = v.nw == v.n ? 0 : v.nw == v.w ? 1 : 2;  // which way an edge runs
+    return ((v.w * p + v.n) * 3 + corner) * 2 + (v.ne == v.n);
 }
 
 }  // namespace
@@ -42,12 +37,12 @@ bool palette_encode(const U* x, const lane_layout& layout, byte_writer& out) {
     if (palette.empty()) return false;
     std::sort(palette.begin(), palette.end());
     const int p = int(palette.size());
-    std::vector<std::uint8_t> index(static_cast<std::size_t>(n)), ctx(static_cast<std::size_t>(n));
+    std::vector<std::uint8_t> index(static_cast<std::size_t>(n));
     for (std::uint64_t i = 0; i < n; ++i)
         index[std::size_t(i)] = std::uint8_t(std::lower_bound(palette.begin(), palette.end(), x[i]) - palette.begin());
     std::vector<symbol_counts> hist(static_cast<std::size_t>(bucket_count(p)));
     for (auto& h : hist) h.fill(0);
-    std::vector<std::uint16_t> buckets(static_cast<std::size_t>(n));
+    std::vector<std::uint16_t> buckets(static_cast<std::size_t>(n));  // up to 6 x 16 x 16
     const std::uint64_t W = layout.cols;
     for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
         const std::uint8_t* row = &index[std::size_t(r * W)];
@@ -58,15 +53,10 @@ bool palette_encode(const U* x, const lane_layout& layout, byte_writer& out) {
             hist[std::size_t(b)][row[i]]++;
         }
     }
-    std::vector<symbol_counts> counts;
-    const std::vector<std::uint8_t> map = cluster_buckets(hist, p, counts);
-    for (std::uint64_t i = 0; i < n; ++i) ctx[std::size_t(i)] = map[buckets[std::size_t(i)]];
-
     out.u8(std::uint8_t(p));
     for (U v : palette)
         for (std::size_t k = 0; k < sizeof(U); ++k) out.u8(std::uint8_t(std::uint64_t(v) >> (8 * k)));
-    write_context_runs(map, out);
-    write_rans(counts, ctx.data(), index.data(), n, out);
+    write_clustered_rans(hist, p, buckets.data(), index.data(), n, out);
     return true;
 }
 
@@ -85,10 +75,10 @@ void palette_decode(byte_reader& in, U* x, const lane_layout& layout) {
     int contexts = 0;
     const std::vector<std::uint8_t> map = read_context_runs(in, bucket_count(p), &contexts);
     int top_symbol = 0;
-    const std::vector<std::uint32_t> table = read_frequency_tables(in, contexts, p, &top_symbol);
-    const std::uint64_t ans_size = in.varint("rANS size");
-    if (ans_size != in.remaining()) fail(errc::corrupt, "palette rANS data size does not match the block");
-    rans_decoder rans(table.data(), in);
+    std::vector<std::uint32_t> table;
+    byte_reader ans_in = read_tables_and_rans(in, contexts, p, table, &top_symbol);
+    if (in.remaining()) fail(errc::corrupt, "palette rANS data size does not match the block");
+    rans_decoder rans(table.data(), ans_in);
     const std::uint64_t W = layout.cols;
     std::vector<std::uint8_t> rows(static_cast<std::size_t>(2 * W));  // this row's indices and the row above's
     for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {

@@ -47,15 +47,7 @@ void normalize(const std::uint64_t* counts, std::uint32_t* freqs) {
 
 
 // Entropy plus a table, over the p symbols that can occur.
-double cost_bits(const symbol_counts& c, int p) {
-    std::uint64_t total = 0;
-    int top = -1;
-    for (int s = 0; s < p; ++s) total += c[std::size_t(s)], top = c[std::size_t(s)] ? s : top;
-    double bits = 0;
-    for (int s = 0; s < p; ++s)
-        if (c[std::size_t(s)]) bits += double(c[std::size_t(s)]) * std::log2(double(total) / double(c[std::size_t(s)]));
-    return top < 0 ? 0 : bits + 16 + 10.0 * (top + 1);
-}
+double cost_bits(const symbol_counts& c, int p) { return entropy_bits(c.data(), p) + table_cost_bits(c.data(), p); }
 
 }  // namespace
 
@@ -144,6 +136,14 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
         map[b] = std::uint8_t(last);
     }
     return map;
+}
+
+byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std::vector<std::uint32_t>& table,
+                                 int* top_symbol) {
+    table = read_frequency_tables(in, contexts, tokens, top_symbol);
+    const std::uint64_t ans_size = in.varint("rANS size");
+    if (ans_size > in.remaining()) fail(errc::corrupt, "rANS data size is invalid");
+    return byte_reader(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
 }
 
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,

@@ -1,4 +1,4 @@
-// The rANS coder that methods 2 and 3 share (FORMAT.md 5.4, 5.5): static 12-bit frequency tables,
+// The rANS coder that methods 2, 3 and 4 share (FORMAT.md 5.4, 5.5): static 12-bit frequency tables,
 // one per context, and four interleaved states, each with its own stream of 16-bit words.
 #pragma once
 
@@ -22,25 +22,38 @@ constexpr int rans_states = 4;
 
 using symbol_counts = std::array<std::uint64_t, alphabet>;
 
-// Bits to code the counted symbols with their own frequencies. Inline: the encoders' clustering
-// and split choice call it thousands of times a chunk (out of line, level 1 encoded up to 25%
-// slower on low-entropy layers).
-inline double entropy_bits(const std::uint64_t* counts) {
+// Bits to code the counted symbols (counts[0 .. symbols - 1]) with their own frequencies. Inline:
+// the encoders' clustering and split choice call it thousands of times a chunk (out of line,
+// level 1 encoded up to 25% slower on low-entropy layers).
+inline double entropy_bits(const std::uint64_t* counts, int symbols = alphabet) {
     std::uint64_t total = 0;
-    for (int s = 0; s < alphabet; ++s) total += counts[s];
+    for (int s = 0; s < symbols; ++s) total += counts[s];
     if (!total) return 0;
     double bits = 0;
-    for (int s = 0; s < alphabet; ++s)
+    for (int s = 0; s < symbols; ++s)
         if (counts[s]) bits += double(counts[s]) * std::log2(double(total) / double(counts[s]));
     return bits;
 }
 // A rough cost of sending a table for the counted symbols.
-inline double table_cost_bits(const std::uint64_t* counts) {
+inline double table_cost_bits(const std::uint64_t* counts, int symbols = alphabet) {
     int max_symbol = -1;
-    for (int s = 0; s < alphabet; ++s)
+    for (int s = 0; s < symbols; ++s)
         if (counts[s]) max_symbol = s;
     return max_symbol < 0 ? 0 : 16 + 10.0 * (max_symbol + 1);
 }
+
+// The neighbours of lane i of a row that contexts of methods 3 and 4 read: w = left, n = up,
+// nw = up-left, ne = up-right; `up` is null on a plane's first row. Outside the plane, w is n (0
+// on the first row), n is w, and nw and ne are n (FORMAT.md 6). V: the type to hold them in.
+template <class T, class V = T>
+struct neighbours {
+    V w, n, nw, ne;
+    neighbours(const T* row, const T* up, std::uint64_t i, std::uint64_t W)
+        : w(i > 0 ? row[i - 1] : up ? up[0] : V(0)),
+          n(up ? up[i] : w),
+          nw(up && i > 0 ? up[i - 1] : n),
+          ne(up && i + 1 < W ? up[i + 1] : n) {}
+};
 
 // Groups context buckets (one symbol histogram each, symbols below `symbols`) into at most
 // max_contexts contexts: greedily merges the pair of groups whose merging costs fewest bits (entropy
@@ -54,6 +67,11 @@ std::vector<std::uint8_t> cluster_buckets(const std::vector<symbol_counts>& hist
 void write_context_runs(const std::vector<std::uint8_t>& map, byte_writer& out);
 std::vector<std::uint8_t> read_context_runs(byte_reader& in, int buckets, int* contexts);
 
+// Reads the frequency tables into `table`, then the rANS data, returned as a reader of its own;
+// `in` is left at what follows (methods 2 and 4: the extra bits).
+byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std::vector<std::uint32_t>& table,
+                                 int* top_symbol);
+
 // Writes the context count, one frequency table per context (from `counts`), then the size and the
 // rANS data of symbols[i] under context ctx[i], for n symbols.
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
@@ -63,6 +81,20 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
 // for each context and slot, (freq - 1) << 20 | (slot - start) << 8 | symbol. Sets the largest
 // symbol any table gives.
 std::vector<std::uint32_t> read_frequency_tables(byte_reader& in, int contexts, int tokens, int* top_symbol);
+
+// Methods 3 and 4 after their own fields: clusters the buckets' histograms (symbols below
+// `symbols`), then writes the context map as runs, the tables and the rANS data of
+// lane_symbols[i] under the context of bucket[i].
+template <class B>
+void write_clustered_rans(const std::vector<symbol_counts>& hist, int symbols, const B* bucket,
+                          const std::uint8_t* lane_symbols, std::uint64_t n, byte_writer& out) {
+    std::vector<symbol_counts> counts;
+    const std::vector<std::uint8_t> map = cluster_buckets(hist, symbols, counts);
+    std::vector<std::uint8_t> ctx(static_cast<std::size_t>(n));
+    for (std::uint64_t i = 0; i < n; ++i) ctx[std::size_t(i)] = map[bucket[i]];
+    write_context_runs(map, out);
+    write_rans(counts, ctx.data(), lane_symbols, n, out);
+}
 
 // One rANS state with its own stream of 16-bit words: four of them decode independently, none
 // waiting on another's renormalization.

@@ -24,11 +24,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from .bench import _l2a_layers
-
 import numpy as np
 
-from .bench import _time
+from .bench import _l2a_layers, _time
 from .core import decode_array
 from .raster import gdal as load_gdal
 
@@ -129,7 +127,7 @@ def measure_file(gdal, src_path: Path, work: Path, reps: int, nwin: int) -> list
     base = str(work / "source.tif")
     # Whole samples in the copy: L2A's AOT and WVP say NBITS=15, which GeoTIFF would keep, and
     # its predictor refuses
-    nbits = [] if floating else [f"NBITS={8 * gdal.GetDataTypeSize(band.DataType) // 8}"]
+    nbits = [] if floating else [f"NBITS={gdal.GetDataTypeSize(band.DataType)}"]
     gdal.Translate(base, src, bandList=[1], creationOptions=TILED + nbits)
     base_ds = gdal.Open(base)  # kept open: a band must not outlive its dataset in GDAL's Python
     truth = base_ds.GetRasterBand(1).ReadRaster()
@@ -152,8 +150,9 @@ def measure_file(gdal, src_path: Path, work: Path, reps: int, nwin: int) -> list
         row = dict(file=src_path.name, format=name, size=os.path.getsize(out), translate=translate,
                    t1=t1, t2=t2, windows=_windows(gdal, out, nwin), exact=data == truth, raw=raw)
         if name == "B2B level 4":
-            dtype = gdal.GetDataTypeName(band.DataType).lower()  # Byte, UInt16, Float32
-            row["codec"], row["gdal"] = _overhead(gdal, out, np.dtype("uint8" if dtype == "byte" else dtype), reps)
+            from osgeo import gdal_array
+            dtype = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(band.DataType))
+            row["codec"], row["gdal"] = _overhead(gdal, out, dtype, reps)
         rows.append(row)
         gdal.GetDriverByName(driver).Delete(out)
     return rows
