@@ -3,12 +3,14 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 
 #include "entropy.hpp"
 #include "predict.hpp"
 #include "rans.hpp"
+#include "wavefront.hpp"
 
 namespace byte2bit {
 namespace detail {
@@ -374,6 +376,10 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     } else {  // row by row: contexts from the residuals of the rows above, kept, then symbols, lanes
         std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
         std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
+        // Serial predictors undo several rows at once where the CPU allows (wavefront.hpp)
+        using strip_type = wavefront_strip<std::conditional_t<sizeof(U) <= 2, U, std::uint16_t>>;
+        std::unique_ptr<strip_type> strip;
+        if (sizeof(U) <= 2 && strip_type::usable(p, W)) strip = std::make_unique<strip_type>(p, W);
         with_predictor<U>(p, [&](auto P) {
             for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
                 for (std::uint64_t y = 0; y < layout.rows; ++y) {
@@ -385,6 +391,15 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                     rans.row(ctx.data(), symbols.data(), W);
                     tables.residuals<U>(symbols.data(), W, extra, z);
                     U* row = x + (plane * layout.rows + y) * W;
+                    if constexpr (sizeof(U) <= 2)
+                        if (strip && y > 0) {
+                            strip->add(z);
+                            if (strip->size() == strip->height || y + 1 == layout.rows) {
+                                U* first = row - std::uint64_t(strip->size() - 1) * W;
+                                strip->flush(first - W, first);
+                            }
+                            continue;
+                        }
                     undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
                 }
         });

@@ -9,18 +9,25 @@ namespace detail {
 
 simd_level supported_simd() {
 #if defined(__x86_64__) || defined(__i386__)
-    static const simd_level best = __builtin_cpu_supports("sse4.1") ? simd_level::sse41 : simd_level::portable;
+    static const simd_level best = __builtin_cpu_supports("avx2")     ? simd_level::avx2
+                                   : __builtin_cpu_supports("sse4.1") ? simd_level::sse41
+                                                                      : simd_level::portable;
     return best;
 #else
     return simd_level::portable;
 #endif
 }
 
+const char* simd_name(simd_level level) {
+    return level == simd_level::avx2 ? "avx2" : level == simd_level::sse41 ? "sse41" : "portable";
+}
+
 namespace {
 simd_level from_environment() {
     const char* v = std::getenv("B2B_SIMD");
     const simd_level best = supported_simd();
-    if (v != nullptr && std::strcmp(v, "portable") == 0) return simd_level::portable;
+    for (int level = 0; v != nullptr && level < int(best); ++level)
+        if (std::strcmp(v, simd_name(simd_level(level))) == 0) return simd_level(level);
     return best;
 }
 std::atomic<int> current{-1};

@@ -5,14 +5,15 @@
 namespace byte2bit {
 namespace detail {
 
-enum class simd_level { portable = 0, sse41 = 1 };
+enum class simd_level { portable = 0, sse41 = 1, avx2 = 2 };
 
 // The best level this CPU supports, unless lowered by set_simd_level or the environment variable
-// B2B_SIMD=portable|sse41 (read once).
+// B2B_SIMD=portable|sse41|avx2 (read once).
 simd_level simd();
 // For tests: use at most `level` (still never above what the CPU supports); returns the level now used.
 simd_level set_simd_level(simd_level level);
 simd_level supported_simd();
+const char* simd_name(simd_level level);
 
 }  // namespace detail
 }  // namespace byte2bit

@@ -5,6 +5,7 @@
 #include "header.hpp"
 #include "rans.hpp"
 #include "simd.hpp"
+#include "wavefront.hpp"
 
 #include <algorithm>
 #include <array>
@@ -313,6 +314,47 @@ void simd_paths_agree() {
     set_simd_level(supported_simd());
 }
 
+// The wavefront (several rows at once, AVX2) gives the lanes the row-by-row inverse gives, for
+// every serial predictor: strips full and partial, rows narrower than a block of steps, planes
+// after the first, and lanes at 0 and at the top, where the predictors clamp.
+template <class U>
+void wavefront_matches_rows() {
+    using namespace byte2bit::detail;
+    std::mt19937_64 rng(23);
+    int wavefront_cases = 0;
+    for (const auto& dims : std::vector<std::array<std::uint64_t, 3>>{
+             {1, 2, 1}, {1, 8, 2}, {1, 9, 3}, {2, 15, 33}, {1, 22, 512}, {3, 17, 9}, {1, 64, 131}}) {
+        lane_layout l;
+        l.bits = int(sizeof(U) * 8);
+        l.planes = dims[0], l.rows = dims[1], l.cols = dims[2];
+        for (int pattern = 0; pattern < 3; ++pattern) {
+            std::vector<U> x(l.count()), z(l.count());
+            U v = U(1u << (l.bits - 1));
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                v = U(v + U(rng() % 9) - 4);
+                const U top = U(~U(0));
+                x[i] = pattern == 0 ? v : pattern == 1 ? U(rng()) : (rng() % 3 ? (rng() & 1 ? top : U(0)) : U(rng()));
+            }
+            for (predictor p : {predictor::med, predictor::average, predictor::med_mix, predictor::plane_avg,
+                                predictor::soft_grad}) {
+                residuals<U>(p, x.data(), z.data(), l);
+                byte_writer w;
+                const token_config split = ans_encode<U>(z.data(), l, 16, nullptr, w);
+                for (int level = 0; level <= int(supported_simd()); ++level) {
+                    set_simd_level(simd_level(level));
+                    wavefront_cases += wavefront_strip<U>::usable(p, l.cols);
+                    std::vector<U> y(l.count());
+                    byte_reader r(w.bytes.data(), w.bytes.size());
+                    ans_decode<U>(r, y.data(), l, p, split);
+                    CHECK(y == x);
+                }
+            }
+        }
+    }
+    set_simd_level(supported_simd());
+    CHECK(wavefront_cases > 0 || supported_simd() < simd_level::avx2);  // the path under test ran
+}
+
 // Every predictor inverts exactly, for every lane width, on smooth data, noise and extremes.
 template <class U>
 void predictors_invert() {
@@ -598,7 +640,9 @@ int main() {
     simd_paths_agree<std::uint16_t>();
     simd_paths_agree<std::uint32_t>();
     simd_paths_agree<std::uint64_t>();
-    std::printf("vector paths tested: up to %s\n", byte2bit::detail::supported_simd() == byte2bit::detail::simd_level::sse41 ? "sse4.1" : "portable");
+    wavefront_matches_rows<std::uint8_t>();
+    wavefront_matches_rows<std::uint16_t>();
+    std::printf("vector paths tested: up to %s\n", byte2bit::detail::simd_name(byte2bit::detail::supported_simd()));
     test_token_split_checks();
     test_palette();
     test_left_contexts();

@@ -1,0 +1,155 @@
+#include "wavefront.hpp"
+
+#include <algorithm>
+
+#include "simd.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define B2B_WAVEFRONT 1
+#endif
+
+namespace byte2bit {
+namespace detail {
+namespace {
+
+// Padding on both sides of each buffer row: blocks of eight steps read and write up to 14 lanes
+// left of a row's start and 21 right of its end.
+constexpr std::uint64_t pad = 32;
+
+constexpr bool serial(predictor p) {
+    return p == predictor::med || p == predictor::average || p == predictor::med_mix ||
+           p == predictor::plane_avg || p == predictor::soft_grad;
+}
+
+#ifdef B2B_WAVEFRONT
+#define B2B_AVX2 __attribute__((target("avx2"), always_inline)) inline
+
+// Rows to steps and back: element e of step k is lane k of row e (self-inverse).
+B2B_AVX2 void transpose8(__m256i* v) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+    }
+}
+
+// predict_interior on 32-bit elements: lanes are at most 16 bits, so no sum below overflows and
+// each rounds (shifts) and clamps as the wide arithmetic of predict.hpp does.
+B2B_AVX2 __m256i clamp8(__m256i v, __m256i top) {
+    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), top);
+}
+template <predictor P>
+B2B_AVX2 __m256i predict8(__m256i a, __m256i b, __m256i c, __m256i d, __m256i top) {
+    if constexpr (P == predictor::average) {
+        return _mm256_srli_epi32(_mm256_add_epi32(a, b), 1);
+    } else if constexpr (P == predictor::plane_avg) {
+        const __m256i s = _mm256_slli_epi32(_mm256_add_epi32(a, b), 1);
+        return clamp8(_mm256_srai_epi32(_mm256_add_epi32(_mm256_sub_epi32(s, c), d), 2), top);
+    } else if constexpr (P == predictor::soft_grad) {
+        const __m256i s = _mm256_add_epi32(a, b), s3 = _mm256_add_epi32(s, _mm256_slli_epi32(s, 1));
+        const __m256i v = _mm256_add_epi32(_mm256_sub_epi32(s3, _mm256_slli_epi32(c, 1)), _mm256_set1_epi32(2));
+        return clamp8(_mm256_srai_epi32(v, 2), top);
+    } else {
+        const __m256i g = _mm256_sub_epi32(_mm256_add_epi32(a, b), c);
+        const __m256i med = _mm256_min_epi32(_mm256_max_epi32(g, _mm256_min_epi32(a, b)), _mm256_max_epi32(a, b));
+        if constexpr (P == predictor::med) return med;
+        return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(med, 1), a), d), 2);
+    }
+}
+
+// The wavefront over buffer rows 0 (the row above: lanes) and 1 .. 7 (residuals), in place. At
+// step t, element e works on lane t - 2e of its row; its left neighbour is its own result of step
+// t - 1 and its upper neighbours are element e - 1's results of steps t - 3, t - 2 and t - 1, one
+// element along. Steps outside a row only touch its padding, and their results reach a lane only
+// as the up-left of a first lane or the up-right of a last, which the edge rules replace.
+template <predictor P>
+__attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t stride, std::uint64_t W,
+                                               std::uint32_t top_lane) {
+    const __m256i one_up = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);  // element e takes e - 1
+    const __m256i top = _mm256_set1_epi32(int(top_lane)), one = _mm256_set1_epi32(1);
+    const __m256i zero = _mm256_setzero_si256(), last = _mm256_set1_epi32(int(W - 1));
+    __m256i col = _mm256_setr_epi32(0, -2, -4, -6, -8, -10, -12, -14);
+    __m256i out = zero, up = zero, up_left = zero;  // step t - 1's result, and b, c of step t - 1
+    std::uint32_t* base = buf + pad;
+    for (std::uint64_t t0 = 0; t0 < W + 14; t0 += 8) {
+        __m256i v[8];
+        for (int e = 0; e < 8; ++e)
+            v[e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)));
+        transpose8(v);
+        for (int k = 0; k < 8; ++k) {
+            const __m256i up_right = _mm256_permutevar8x32_epi32(out, one_up);
+            const __m256i b = up, c = up_left;
+            const __m256i d = uses_up_right(P) ? _mm256_blendv_epi8(up_right, b, _mm256_cmpeq_epi32(col, last)) : up_right;
+            __m256i pred = predict8<P>(out, b, c, d, top);
+            pred = _mm256_blendv_epi8(pred, b, _mm256_cmpeq_epi32(col, zero));  // a row's first lane: up
+            const __m256i z = v[k];
+            const __m256i delta = _mm256_xor_si256(_mm256_srli_epi32(z, 1), _mm256_sub_epi32(zero, _mm256_and_si256(z, one)));
+            const __m256i lanes = _mm256_and_si256(_mm256_add_epi32(pred, delta), top);
+            up_left = up;
+            up = up_right;
+            out = _mm256_blend_epi32(lanes, z, 0x01);  // element 0 passes the row above through
+            v[k] = out;
+            col = _mm256_add_epi32(col, one);
+        }
+        transpose8(v);
+        for (int e = 0; e < 8; ++e)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
+    }
+}
+#endif
+
+}  // namespace
+
+template <class U>
+bool wavefront_strip<U>::usable(predictor p, std::uint64_t W) {
+#ifdef B2B_WAVEFRONT
+    return sizeof(U) <= 2 && serial(p) && W >= 1 && simd() >= simd_level::avx2;
+#else
+    return false;
+#endif
+}
+
+template <class U>
+wavefront_strip<U>::wavefront_strip(predictor p, std::uint64_t W)
+    : p_(p), W_(W), stride_(W + 2 * pad), buffer_(std::size_t((height + 1) * stride_), 0) {}
+
+template <class U>
+void wavefront_strip<U>::add(const U* z) {
+    std::uint32_t* row = buffer_.data() + std::size_t(++rows_) * stride_ + pad;
+    for (std::uint64_t i = 0; i < W_; ++i) row[i] = z[i];
+}
+
+template <class U>
+void wavefront_strip<U>::flush(const U* above, U* out) {
+    std::uint32_t* rows = buffer_.data() + pad;
+    for (std::uint64_t i = 0; i < W_; ++i) rows[i] = above[i];
+#ifdef B2B_WAVEFRONT
+    with_predictor<U>(p_, [&](auto P) {
+        if constexpr (serial(decltype(P)::value))
+            wavefront<decltype(P)::value>(buffer_.data(), stride_, W_, std::uint32_t(U(~U(0))));
+    });
+#endif
+    for (int r = 1; r <= rows_; ++r) {
+        const std::uint32_t* lanes = rows + std::size_t(r) * stride_;
+        U* dst = out + std::size_t(r - 1) * W_;
+        for (std::uint64_t i = 0; i < W_; ++i) dst[i] = U(lanes[i]);
+    }
+    rows_ = 0;
+}
+
+template class wavefront_strip<std::uint8_t>;
+template class wavefront_strip<std::uint16_t>;
+
+}  // namespace detail
+}  // namespace byte2bit
