@@ -10,6 +10,7 @@
 #include "entropy.hpp"
 #include "predict.hpp"
 #include "rans.hpp"
+#include "token_bits.hpp"
 #include "wavefront.hpp"
 
 namespace byte2bit {
@@ -266,7 +267,9 @@ struct token_tables {
     std::uint64_t base[alphabet];  // symbol -> residual without its extra bits
     std::uint8_t nbits[alphabet];  // symbol -> extra bits
 
-    token_tables(token_config split, int tokens) {
+    token_config split;
+
+    token_tables(token_config split, int tokens) : split(split) {
         for (int s = 0; s < alphabet; ++s) {  // symbols from `tokens` on never occur: the tables say so
             int n = 0;
             base[s] = s < tokens ? token_base(s, split, &n) : 0;
@@ -286,6 +289,7 @@ struct decode_tables : token_tables {
     const std::uint8_t* map = nullptr;          // bucket -> context
     int buckets = 1;
     bool symbols_are_residuals = false;         // no symbol has extra bits: each is its residual
+    bool vector_bits = false;                   // token_bits.hpp reads eight lanes at a time
 
     std::uint8_t context(std::uint64_t q) const {
         return q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
@@ -297,7 +301,10 @@ struct decode_tables : token_tables {
             for (std::uint64_t i = 0; i < n; ++i) z[i] = U(symbols[i]);
             return;
         }
-        for (std::uint64_t i = 0; i < n; ++i) z[i] = residual<U>(symbols[i], extra);
+        std::uint64_t i = 0;
+        if constexpr (sizeof(U) <= 2)
+            if (vector_bits) i = token_residuals8<U>(symbols, n, split, extra, z);
+        for (; i < n; ++i) z[i] = residual<U>(symbols[i], extra);
     }
 };
 
@@ -370,6 +377,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     tables.buckets = buckets;
     for (std::uint32_t q = 0; q < small_activity; ++q) tables.ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
     tables.symbols_are_residuals = top_symbol < (1 << split.k);
+    tables.vector_bits = sizeof(U) <= 2 && token_bits_usable();
     const std::uint64_t W = layout.cols;
     if (W > max_whole_row_cols) {
         ans_decode_segments<U>(rans, extra, x, layout, p, tables);
@@ -386,8 +394,11 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                     U* z = residuals.data() + (y % 3) * W;
                     const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
                     const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
-                    row_activities<U>(z_up, z_upup, W,
-                                      [&](std::uint64_t i, std::uint64_t q) { ctx[i] = tables.context(q); });
+                    // By value: through a reference the store to a byte could change ctx's pointer
+                    // and the tables, which would be reloaded every lane.
+                    row_activities<U>(z_up, z_upup, W, [c = ctx.data(), &tables](std::uint64_t i, std::uint64_t q) {
+                        c[i] = tables.context(q);
+                    });
                     rans.row(ctx.data(), symbols.data(), W);
                     tables.residuals<U>(symbols.data(), W, extra, z);
                     U* row = x + (plane * layout.rows + y) * W;

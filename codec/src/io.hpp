@@ -134,6 +134,14 @@ public:
         return lo | get(nbits - 32) << 32;
     }
     std::uint64_t bits_used() const { return (std::uint64_t(p_ - begin_) + padding_) * 8 - count_; }
+    // For readers that take many values at once from the bytes themselves: the bytes, and moving
+    // to a bit position inside them.
+    const std::uint8_t* data() const { return begin_; }
+    std::size_t size() const { return std::size_t(end_ - begin_); }
+    void seek(std::uint64_t bit) {  // bit <= size() * 8
+        p_ = begin_ + bit / 8, buf_ = 0, count_ = 0, padding_ = 0;
+        get(unsigned(bit % 8));
+    }
     bool overrun() const { return bits_used() > std::uint64_t(end_ - begin_) * 8; }
 
 private:

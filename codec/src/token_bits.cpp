@@ -1,0 +1,91 @@
+#include "token_bits.hpp"
+
+#include "simd.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define B2B_TOKEN_BITS 1
+#endif
+
+namespace byte2bit {
+namespace detail {
+
+bool token_bits_usable() {
+#ifdef B2B_TOKEN_BITS
+    return simd() >= simd_level::avx2;
+#else
+    return false;
+#endif
+}
+
+#ifdef B2B_TOKEN_BITS
+namespace {
+
+// Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits, and
+// one lane's bits plus its offset in a byte fit the 32 bits a gather loads.
+constexpr std::uint64_t max_block_bits = 8 * 15;
+
+template <class U>
+__attribute__((target("avx2"))) std::uint64_t residuals8(const std::uint8_t* symbols, std::uint64_t n,
+                                                         token_config split, const std::uint8_t* data,
+                                                         std::size_t size, std::uint64_t* bit, U* z) {
+    const __m256i small_top = _mm256_set1_epi32(1 << split.k), k = _mm256_set1_epi32(split.k);
+    const __m256i m = _mm256_set1_epi32(split.m), low_m = _mm256_set1_epi32((1 << split.m) - 1);
+    const __m256i lead = _mm256_set1_epi32(1 << split.m), one = _mm256_set1_epi32(1);
+    const __m128i shift_m = _mm_cvtsi32_si128(split.m);
+    const __m256i last = _mm256_set1_epi32(7);
+    std::uint64_t pos = *bit, i = 0;
+    for (; i + 8 <= n && (pos + max_block_bits) / 8 + 4 <= size; i += 8) {
+        const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(symbols + i)));
+        const __m256i small = _mm256_cmpgt_epi32(small_top, s);  // symbols below 2^k are residuals
+        const __m256i t = _mm256_sub_epi32(s, small_top);
+        const __m256i nbits =
+            _mm256_andnot_si256(small, _mm256_sub_epi32(_mm256_add_epi32(k, _mm256_srl_epi32(t, shift_m)), m));
+        const __m256i base = _mm256_blendv_epi8(
+            _mm256_sllv_epi32(_mm256_or_si256(_mm256_and_si256(t, low_m), lead), nbits), s, small);
+        // Bit offsets from the block's first byte: an inclusive prefix sum of the counts, less each.
+        __m256i sum = _mm256_add_epi32(nbits, _mm256_slli_si256(nbits, 4));
+        sum = _mm256_add_epi32(sum, _mm256_slli_si256(sum, 8));
+        sum = _mm256_add_epi32(sum, _mm256_blend_epi32(_mm256_setzero_si256(),
+                                                       _mm256_permutevar8x32_epi32(sum, _mm256_set1_epi32(3)), 0xF0));
+        const __m256i at = _mm256_add_epi32(_mm256_sub_epi32(sum, nbits), _mm256_set1_epi32(int(pos & 7)));
+        const __m256i word = _mm256_i32gather_epi32(reinterpret_cast<const int*>(data + pos / 8),
+                                                    _mm256_srli_epi32(at, 3), 1);
+        const __m256i raw = _mm256_and_si256(_mm256_srlv_epi32(word, _mm256_and_si256(at, last)),
+                                             _mm256_sub_epi32(_mm256_sllv_epi32(one, nbits), one));
+        const __m256i r = _mm256_or_si256(base, raw);
+        __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        if constexpr (sizeof(U) == 1) {
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(z + i), _mm_packus_epi16(packed, packed));
+        } else {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(z + i), packed);
+        }
+        pos += std::uint32_t(_mm256_cvtsi256_si32(_mm256_permutevar8x32_epi32(sum, last)));
+    }
+    *bit = pos;
+    return i;
+}
+
+}  // namespace
+#endif
+
+template <class U>
+std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, token_config split, bit_reader& extra,
+                               U* z) {
+#ifdef B2B_TOKEN_BITS
+    std::uint64_t bit = extra.bits_used();
+    const std::uint64_t done = residuals8<U>(symbols, n, split, extra.data(), extra.size(), &bit, z);
+    if (done) extra.seek(bit);
+    return done;
+#else
+    return 0;
+#endif
+}
+
+template std::uint64_t token_residuals8<std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config, bit_reader&,
+                                                      std::uint8_t*);
+template std::uint64_t token_residuals8<std::uint16_t>(const std::uint8_t*, std::uint64_t, token_config, bit_reader&,
+                                                       std::uint16_t*);
+
+}  // namespace detail
+}  // namespace byte2bit
