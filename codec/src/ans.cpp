@@ -10,7 +10,7 @@
 #include "entropy.hpp"
 #include "predict.hpp"
 #include "rans.hpp"
-#include "token_bits.hpp"
+#include "ans_avx2.hpp"
 #include "wavefront.hpp"
 
 namespace byte2bit {
@@ -110,26 +110,36 @@ inline std::uint64_t clamped(U v) {
     return std::min<std::uint64_t>(v, std::uint64_t(1) << 58);
 }
 
+template <class U>
+inline std::uint64_t activity_of(const U* upup, std::uint64_t x, std::uint64_t u, std::uint64_t l1, std::uint64_t r1,
+                                 std::uint64_t l2, std::uint64_t r2) {
+    const std::uint64_t uu = upup ? clamped(upup[x]) : 0;
+    return 2 * u + l1 + r1 + ((l2 + r2 + uu) >> 1);
+}
+
+// The activity of lane x of any row below the first, with 0 for what lies outside the row.
+template <class U>
+std::uint64_t activity_at(const U* up, const U* upup, std::uint64_t W, std::uint64_t x) {
+    auto at = [&](int dx) -> std::uint64_t {  // up[x + dx]
+        const std::int64_t i = std::int64_t(x) + dx;
+        return i >= 0 && i < std::int64_t(W) ? clamped(up[i]) : 0;
+    };
+    return activity_of(upup, x, at(0), at(-1), at(1), at(-2), at(2));
+}
+
 template <class U, class F>
 void row_activities(const U* up, const U* upup, std::uint64_t W, F&& f) {
     if (up == nullptr) {
         for (std::uint64_t x = 0; x < W; ++x) f(x, 0);
         return;
     }
-    auto at = [&](std::uint64_t x, int dx) -> std::uint64_t {  // up[x + dx], 0 outside the row
-        const std::int64_t i = std::int64_t(x) + dx;
-        return i >= 0 && i < std::int64_t(W) ? clamped(up[i]) : 0;
-    };
-    auto activity = [&](std::uint64_t x, std::uint64_t l1, std::uint64_t r1, std::uint64_t l2, std::uint64_t r2) {
-        const std::uint64_t uu = upup ? clamped(upup[x]) : 0;
-        return 2 * clamped(up[x]) + l1 + r1 + ((l2 + r2 + uu) >> 1);
-    };
     const std::uint64_t edge = std::min<std::uint64_t>(W, 2);
-    for (std::uint64_t x = 0; x < edge; ++x) f(x, activity(x, at(x, -1), at(x, 1), at(x, -2), at(x, 2)));
+    for (std::uint64_t x = 0; x < edge; ++x) f(x, activity_at(up, upup, W, x));
     for (std::uint64_t x = 2; x + 2 < W; ++x)
-        f(x, activity(x, clamped(up[x - 1]), clamped(up[x + 1]), clamped(up[x - 2]), clamped(up[x + 2])));
+        f(x, activity_of(upup, x, clamped(up[x]), clamped(up[x - 1]), clamped(up[x + 1]), clamped(up[x - 2]),
+                         clamped(up[x + 2])));
     for (std::uint64_t x = std::max<std::uint64_t>(edge, W >= 2 ? W - 2 : 0); x < W; ++x)
-        f(x, activity(x, at(x, -1), at(x, 1), at(x, -2), at(x, 2)));
+        f(x, activity_at(up, upup, W, x));
 }
 
 template <class U, class F>
@@ -141,8 +151,6 @@ void for_each_lane(const U* z, const lane_layout& l, F&& f) {
                               [&](std::uint64_t x, std::uint64_t q) { f(row[x], q); });
         }
 }
-
-constexpr std::uint32_t small_activity = 4096;
 
 }  // namespace
 
@@ -285,11 +293,11 @@ struct token_tables {
 // What decoding looks up per lane.
 struct decode_tables : token_tables {
     using token_tables::token_tables;
-    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all activities
+    std::uint8_t ctx_of_small[small_activity + 3];  // activity -> context, for nearly all (+3: ans_avx2.hpp)
     const std::uint8_t* map = nullptr;          // bucket -> context
     int buckets = 1;
     bool symbols_are_residuals = false;         // no symbol has extra bits: each is its residual
-    bool vector_bits = false;                   // token_bits.hpp reads eight lanes at a time
+    bool avx2 = false;                          // ans_avx2.hpp: contexts and raw bits eight lanes at a time
 
     std::uint8_t context(std::uint64_t q) const {
         return q < small_activity ? ctx_of_small[q] : map[std::min(bucket_of(q), buckets - 1)];
@@ -303,7 +311,7 @@ struct decode_tables : token_tables {
         }
         std::uint64_t i = 0;
         if constexpr (sizeof(U) <= 2)
-            if (vector_bits) i = token_residuals8<U>(symbols, n, split, extra, z);
+            if (avx2) i = token_residuals8<U>(symbols, n, split, extra, z);
         for (; i < n; ++i) z[i] = residual<U>(symbols[i], extra);
     }
 };
@@ -376,8 +384,9 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     tables.map = map;
     tables.buckets = buckets;
     for (std::uint32_t q = 0; q < small_activity; ++q) tables.ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
+    std::fill_n(tables.ctx_of_small + small_activity, 3, 0);
     tables.symbols_are_residuals = top_symbol < (1 << split.k);
-    tables.vector_bits = sizeof(U) <= 2 && token_bits_usable();
+    tables.avx2 = sizeof(U) <= 2 && ans_avx2_usable();
     const std::uint64_t W = layout.cols;
     if (W > max_whole_row_cols) {
         ans_decode_segments<U>(rans, extra, x, layout, p, tables);
@@ -394,11 +403,21 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                     U* z = residuals.data() + (y % 3) * W;
                     const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
                     const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
-                    // By value: through a reference the store to a byte could change ctx's pointer
-                    // and the tables, which would be reloaded every lane.
-                    row_activities<U>(z_up, z_upup, W, [c = ctx.data(), &tables](std::uint64_t i, std::uint64_t q) {
-                        c[i] = tables.context(q);
-                    });
+                    std::uint8_t* const c = ctx.data();  // stores through it cannot move it
+                    bool vector = false;
+                    if constexpr (sizeof(U) <= 2) vector = tables.avx2 && z_up && W > 12;
+                    if (vector) {
+                        bool large = false;
+                        const std::uint64_t end = row_contexts8<U>(z_up, z_upup, W, tables.ctx_of_small, c, &large);
+                        for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
+                            c[i] = tables.context(activity_at(z_up, z_upup, W, i));
+                        for (std::uint64_t i = 2; large && i < end; ++i)
+                            if (c[i] == 0xFF) c[i] = tables.context(activity_at(z_up, z_upup, W, i));
+                    } else {
+                        row_activities<U>(z_up, z_upup, W, [c, &tables](std::uint64_t i, std::uint64_t q) {
+                            c[i] = tables.context(q);
+                        });
+                    }
                     rans.row(ctx.data(), symbols.data(), W);
                     tables.residuals<U>(symbols.data(), W, extra, z);
                     U* row = x + (plane * layout.rows + y) * W;

@@ -446,7 +446,7 @@ void wide_rows_decode() {
             // The raw bits come last, right before an unreadable page: a vector reader that loads
             // past the end crashes here (ASan does not check gathers).
             const guarded_bytes exact(w.bytes);
-            for (int level = 0; level <= int(supported_simd()); ++level) {  // token_bits.hpp too
+            for (int level = 0; level <= int(supported_simd()); ++level) {  // ans_avx2.hpp too
                 set_simd_level(simd_level(level));
                 byte_reader r(exact.data, w.bytes.size());
                 ans_decode<U>(r, y.data(), l, predictor::none, c);

@@ -1,25 +1,63 @@
-#include "token_bits.hpp"
+#include "ans_avx2.hpp"
+
+#include <cstring>
 
 #include "simd.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define B2B_TOKEN_BITS 1
+#define B2B_ANS_AVX2 1
 #endif
 
 namespace byte2bit {
 namespace detail {
 
-bool token_bits_usable() {
-#ifdef B2B_TOKEN_BITS
+bool ans_avx2_usable() {
+#ifdef B2B_ANS_AVX2
     return simd() >= simd_level::avx2;
 #else
     return false;
 #endif
 }
 
-#ifdef B2B_TOKEN_BITS
+#ifdef B2B_ANS_AVX2
 namespace {
+
+template <class U>
+__attribute__((target("avx2"))) __m256i load8(const U* p) {
+    if constexpr (sizeof(U) == 1) return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// 2 up + up-left + up-right + (up-left-left + up-right-right + up-up) / 2, as ans.cpp's
+// row_activities; 16-bit residuals keep every sum below 2^20.
+template <class U>
+__attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* upup, std::uint64_t W,
+                                                        const std::uint8_t* small_ctx, std::uint8_t* ctx,
+                                                        bool* large) {
+    const __m256i below = _mm256_set1_epi32(int(small_activity)), byte = _mm256_set1_epi32(0xFF);
+    const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                              0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    std::uint64_t x = 2;
+    for (; x + 8 + 2 <= W; x += 8) {
+        const __m256i far = _mm256_add_epi32(_mm256_add_epi32(load8(up + x - 2), load8(up + x + 2)),
+                                             upup ? load8(upup + x) : _mm256_setzero_si256());
+        const __m256i near = _mm256_add_epi32(load8(up + x - 1), load8(up + x + 1));
+        const __m256i q = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(load8(up + x), 1), near),
+                                           _mm256_srli_epi32(far, 1));
+        const __m256i small = _mm256_cmpgt_epi32(below, q);
+        __m256i c = _mm256_and_si256(
+            _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(small_ctx), q, small, 1),
+            byte);
+        if (_mm256_movemask_epi8(small) != -1) *large = true, c = _mm256_or_si256(c, _mm256_andnot_si256(small, byte));
+        c = _mm256_shuffle_epi8(c, bytes_of);  // the low byte of each element, four per half
+        const std::uint32_t lo = std::uint32_t(_mm256_cvtsi256_si32(c));
+        const std::uint32_t hi = std::uint32_t(_mm256_extract_epi32(c, 4));
+        const std::uint64_t eight = std::uint64_t(lo) | std::uint64_t(hi) << 32;
+        std::memcpy(ctx + x, &eight, 8);
+    }
+    return x;
+}
 
 // Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits, and
 // one lane's bits plus its offset in a byte fit the 32 bits a gather loads.
@@ -70,9 +108,19 @@ __attribute__((target("avx2"))) std::uint64_t residuals8(const std::uint8_t* sym
 #endif
 
 template <class U>
+std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,
+                            std::uint8_t* ctx, bool* large) {
+#ifdef B2B_ANS_AVX2
+    return contexts8<U>(up, upup, W, small_ctx, ctx, large);
+#else
+    return 2;
+#endif
+}
+
+template <class U>
 std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, token_config split, bit_reader& extra,
                                U* z) {
-#ifdef B2B_TOKEN_BITS
+#ifdef B2B_ANS_AVX2
     std::uint64_t bit = extra.bits_used();
     const std::uint64_t done = residuals8<U>(symbols, n, split, extra.data(), extra.size(), &bit, z);
     if (done) extra.seek(bit);
@@ -82,6 +130,10 @@ std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, tok
 #endif
 }
 
+template std::uint64_t row_contexts8<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, std::uint64_t,
+                                                   const std::uint8_t*, std::uint8_t*, bool*);
+template std::uint64_t row_contexts8<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
+                                                    const std::uint8_t*, std::uint8_t*, bool*);
 template std::uint64_t token_residuals8<std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config, bit_reader&,
                                                       std::uint8_t*);
 template std::uint64_t token_residuals8<std::uint16_t>(const std::uint8_t*, std::uint64_t, token_config, bit_reader&,

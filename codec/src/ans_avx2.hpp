@@ -1,0 +1,38 @@
+// Method 2 decoding of 8- and 16-bit lanes, eight lanes at a time with AVX2 (chosen at run time);
+// the same contexts and residuals as the scalar code of ans.cpp, lane by lane.
+// - Contexts: the activities of a row from the residuals above, looked up eight at a time.
+// - Raw bits: the token arithmetic of FORMAT.md 5.1 on vectors, each lane's bit position from a
+//   prefix sum of the bit counts, and its bits gathered from the bytes at that position, so that
+//   no lane waits on the reader state of the one before it.
+#pragma once
+
+#include <cstdint>
+
+#include "entropy.hpp"
+#include "io.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+// Whether this CPU and SIMD level run the kernels below.
+bool ans_avx2_usable();
+
+// Activities below this are looked up in a table of contexts.
+constexpr std::uint32_t small_activity = 4096;
+
+// ctx[x] for x in [2, end), end returned (W > 4: what lies two lanes inside the row's ends), from
+// the residual rows above (`upup` may be null) through small_ctx[activity] (small_activity + 3
+// bytes: the lookups load 4). Lanes of larger activity get 0xFF and set *large.
+template <class U>
+std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,
+                            std::uint8_t* ctx, bool* large);
+
+// Residuals z[0 .. i) of symbols[0 .. i), reading their raw bits from `extra`, for the largest i
+// <= n (a multiple of 8) whose bits lie safely inside the data; the reader is left after them.
+// Returns i: the caller reads the rest one by one.
+template <class U>
+std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, token_config split, bit_reader& extra,
+                               U* z);
+
+}  // namespace detail
+}  // namespace byte2bit
