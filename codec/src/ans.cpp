@@ -223,7 +223,8 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
 }  // namespace
 
 template <class U>
-token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, const token_config* forced, byte_writer& out) {
+token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, const token_config* forced, byte_writer& out,
+                        bool wide) {
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> buckets(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     int used_buckets = 1;
@@ -257,7 +258,7 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     out.u8(std::uint8_t(used_buckets));
     out.append(ctx_map.data(), ctx_map.size());
     for (auto& b : buckets) b = ctx_map[b];  // each lane's context
-    write_rans(ctx_counts, buckets.data(), symbols.data(), n, out);
+    write_rans(ctx_counts, buckets.data(), symbols.data(), n, out, wide ? wide_rans_states : rans_states);
     const std::vector<std::uint8_t> raw = extra.finish();
     out.append(raw.data(), raw.size());
     return split;
@@ -318,8 +319,8 @@ struct decode_tables : token_tables {
 
 // Very wide rows, a segment at a time. The residuals of the rows above, which contexts need, are
 // recomputed from the lanes already decoded instead of being kept: slower, but bounded.
-template <class U>
-__attribute__((noinline)) void ans_decode_segments(rans_decoder& rans, bit_reader& extra, U* x, const lane_layout& layout, predictor p,
+template <class U, class R>
+__attribute__((noinline)) void ans_decode_segments(R& rans, bit_reader& extra, U* x, const lane_layout& layout, predictor p,
                          const decode_tables& t) {
     const std::uint64_t W = layout.cols;
     std::vector<U> z(segment_cols), z_up(segment_cols + 4), z_upup(segment_cols);
@@ -363,7 +364,7 @@ __attribute__((noinline)) void ans_decode_segments(rans_decoder& rans, bit_reade
 }  // namespace
 
 template <class U>
-void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split) {
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide) {
     const int tokens = split.tokens(int(sizeof(U) * 8));
     const int buckets = in.u8("context buckets");
     if (buckets < 1 || buckets > max_buckets) fail(errc::corrupt, "bucket count out of range");
@@ -376,7 +377,6 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     int top_symbol = 0;  // the largest symbol any context can give
     std::vector<std::uint32_t> table;
     byte_reader ans_in = read_tables_and_rans(in, contexts, tokens, table, &top_symbol);
-    rans_decoder rans(table.data(), ans_in);
     const std::size_t extra_size = in.remaining();
     bit_reader extra(in.take(extra_size, "extra bits"), extra_size);
 
@@ -387,55 +387,66 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     std::fill_n(tables.ctx_of_small + small_activity, 3, 0);
     tables.symbols_are_residuals = top_symbol < (1 << split.k);
     tables.avx2 = sizeof(U) <= 2 && ans_avx2_usable();
-    const std::uint64_t W = layout.cols;
-    if (W > max_whole_row_cols) {
-        ans_decode_segments<U>(rans, extra, x, layout, p, tables);
-    } else {  // row by row: contexts from the residuals of the rows above, kept, then symbols, lanes
-        std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
-        std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
-        // Serial predictors undo several rows at once where the CPU allows (wavefront.hpp)
-        using strip_type = wavefront_strip<std::conditional_t<sizeof(U) <= 2, U, std::uint16_t>>;
-        std::unique_ptr<strip_type> strip;
-        if (sizeof(U) <= 2 && strip_type::usable(p, W)) strip = std::make_unique<strip_type>(p, W);
-        with_predictor<U>(p, [&](auto P) {
-            for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
-                for (std::uint64_t y = 0; y < layout.rows; ++y) {
-                    U* z = residuals.data() + (y % 3) * W;
-                    const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
-                    const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
-                    std::uint8_t* const c = ctx.data();  // stores through it cannot move it
-                    bool vector = false;
-                    if constexpr (sizeof(U) <= 2) vector = tables.avx2 && z_up && W > 12;
-                    if (vector) {
-                        bool large = false;
-                        const std::uint64_t end = row_contexts8<U>(z_up, z_upup, W, tables.ctx_of_small, c, &large);
-                        for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
-                            c[i] = tables.context(activity_at(z_up, z_upup, W, i));
-                        for (std::uint64_t i = 2; large && i < end; ++i)
-                            if (c[i] == 0xFF) c[i] = tables.context(activity_at(z_up, z_upup, W, i));
-                    } else {
-                        row_activities<U>(z_up, z_upup, W, [c, &tables](std::uint64_t i, std::uint64_t q) {
-                            c[i] = tables.context(q);
-                        });
-                    }
-                    rans.row(ctx.data(), symbols.data(), W);
-                    tables.residuals<U>(symbols.data(), W, extra, z);
-                    U* row = x + (plane * layout.rows + y) * W;
-                    if constexpr (sizeof(U) <= 2)
-                        if (strip && y > 0) {
-                            strip->add(z);
-                            if (strip->size() == strip->height || y + 1 == layout.rows) {
-                                U* first = row - std::uint64_t(strip->size() - 1) * W;
-                                strip->flush(first - W, first);
-                            }
-                            continue;
+    // Method 2's four states, or method 5's 32 (FORMAT.md 8): the same rows around either.
+    auto decode_with = [&](auto& rans) {
+        const std::uint64_t W = layout.cols;
+        if (W > max_whole_row_cols) {
+            ans_decode_segments<U>(rans, extra, x, layout, p, tables);
+        } else {  // row by row: contexts from the residuals of the rows above, kept, then symbols, lanes
+            std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
+            std::vector<std::uint8_t> ctx(static_cast<std::size_t>(W)), symbols(static_cast<std::size_t>(W));
+            // Serial predictors undo several rows at once where the CPU allows (wavefront.hpp)
+            using strip_type = wavefront_strip<std::conditional_t<sizeof(U) <= 2, U, std::uint16_t>>;
+            std::unique_ptr<strip_type> strip;
+            if (sizeof(U) <= 2 && strip_type::usable(p, W)) strip = std::make_unique<strip_type>(p, W);
+            with_predictor<U>(p, [&](auto P) {
+                for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
+                    for (std::uint64_t y = 0; y < layout.rows; ++y) {
+                        U* z = residuals.data() + (y % 3) * W;
+                        const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
+                        const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
+                        std::uint8_t* const c = ctx.data();  // stores through it cannot move it
+                        bool vector = false;
+                        if constexpr (sizeof(U) <= 2) vector = tables.avx2 && z_up && W > 12;
+                        if (vector) {
+                            bool large = false;
+                            const std::uint64_t end = row_contexts8<U>(z_up, z_upup, W, tables.ctx_of_small, c, &large);
+                            for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
+                                c[i] = tables.context(activity_at(z_up, z_upup, W, i));
+                            for (std::uint64_t i = 2; large && i < end; ++i)
+                                if (c[i] == 0xFF) c[i] = tables.context(activity_at(z_up, z_upup, W, i));
+                        } else {
+                            row_activities<U>(z_up, z_upup, W, [c, &tables](std::uint64_t i, std::uint64_t q) {
+                                c[i] = tables.context(q);
+                            });
                         }
-                    undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
-                }
-        });
+                        rans.row(ctx.data(), symbols.data(), W);
+                        tables.residuals<U>(symbols.data(), W, extra, z);
+                        U* row = x + (plane * layout.rows + y) * W;
+                        if constexpr (sizeof(U) <= 2)
+                            if (strip && y > 0) {
+                                strip->add(z);
+                                if (strip->size() == strip->height || y + 1 == layout.rows) {
+                                    U* first = row - std::uint64_t(strip->size() - 1) * W;
+                                    strip->flush(first - W, first);
+                                }
+                                continue;
+                            }
+                        undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
+                    }
+            });
+        }
+        if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
+            fail(errc::corrupt, "entropy-coded data is inconsistent");
+
+    };
+    if (wide) {
+        wide_rans_decoder rans(table.data(), ans_in);
+        decode_with(rans);
+    } else {
+        rans_decoder rans(table.data(), ans_in);
+        decode_with(rans);
     }
-    if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
-        fail(errc::corrupt, "entropy-coded data is inconsistent");
 }
 
 namespace {
@@ -572,8 +583,8 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
 }
 
 #define B2B_INSTANTIATE(U)                                                             \
-    template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&); \
-    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config); \
+    template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&, bool); \
+    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, bool); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
     template double ans_left_gain<U>(const U*, const U*, const lane_layout&, token_config); \

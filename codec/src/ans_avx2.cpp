@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "rans.hpp"
 #include "simd.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -59,6 +60,65 @@ __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* up
     return x;
 }
 
+// For each 4-bit mask of renormalizing states in a half vector: the bytes that move the next words,
+// in state order, into those states' 32-bit elements (zero elsewhere).
+struct word_shuffles {
+    alignas(16) std::uint8_t control[16][16];
+    word_shuffles() {
+        for (int m = 0; m < 16; ++m)
+            for (int lane = 0, rank = 0; lane < 4; ++lane) {
+                const bool takes = (m >> lane) & 1;
+                for (int b = 0; b < 4; ++b)
+                    control[m][4 * lane + b] = takes && b < 2 ? std::uint8_t(2 * rank + b) : 0x80;
+                rank += takes;
+            }
+    }
+};
+
+__attribute__((target("avx2"))) std::uint64_t rans_groups(const std::uint32_t* table, std::uint32_t* states,
+                                                          const std::uint8_t** wp_io, const std::uint8_t* wend,
+                                                          const std::uint8_t* ctx, std::uint8_t* symbols,
+                                                          std::uint64_t groups) {
+    static const word_shuffles shuffles;
+    const __m256i slot_mask = _mm256_set1_epi32(int(prob_scale - 1)), one = _mm256_set1_epi32(1);
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                              0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i s[4];
+    for (int v = 0; v < 4; ++v) s[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * v));
+    const std::uint8_t* wp = *wp_io;
+    std::uint64_t g = 0;
+    // A group reads at most 32 words, and each half vector loads 8 bytes where its words begin.
+    for (; g < groups && wend - wp >= 2 * wide_rans_states + 8; ++g) {
+        for (int v = 0; v < 4; ++v) {
+            const std::uint64_t at = g * wide_rans_states + 8 * std::uint64_t(v);
+            const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ctx + at)));
+            const __m256i index = _mm256_or_si256(_mm256_slli_epi32(c, prob_bits), _mm256_and_si256(s[v], slot_mask));
+            const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), index, 4);
+            const __m256i freq = _mm256_add_epi32(_mm256_srli_epi32(e, 20), one);
+            const __m256i bias = _mm256_and_si256(_mm256_srli_epi32(e, 8), slot_mask);
+            __m256i x = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srli_epi32(s[v], prob_bits)), bias);
+            const __m256i renorm = _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 16), zero);
+            const unsigned mask = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(renorm)));
+            const __m128i lo = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp)),
+                                                _mm_load_si128(reinterpret_cast<const __m128i*>(shuffles.control[mask & 15])));
+            wp += 2 * __builtin_popcount(mask & 15);
+            const __m128i hi = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp)),
+                                                _mm_load_si128(reinterpret_cast<const __m128i*>(shuffles.control[mask >> 4])));
+            wp += 2 * __builtin_popcount(mask >> 4);
+            const __m256i words = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+            s[v] = _mm256_blendv_epi8(x, _mm256_or_si256(_mm256_slli_epi32(x, 16), words), renorm);
+            const __m256i b = _mm256_shuffle_epi8(e, bytes_of);  // each symbol, the low byte of its entry
+            const std::uint64_t eight = std::uint64_t(std::uint32_t(_mm256_cvtsi256_si32(b))) |
+                                        std::uint64_t(std::uint32_t(_mm256_extract_epi32(b, 4))) << 32;
+            std::memcpy(symbols + at, &eight, 8);
+        }
+    }
+    for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(states + 8 * v), s[v]);
+    *wp_io = wp;
+    return g;
+}
+
 // Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits, and
 // one lane's bits plus its offset in a byte fit the 32 bits a gather loads.
 constexpr std::uint64_t max_block_bits = 8 * 15;
@@ -106,6 +166,16 @@ __attribute__((target("avx2"))) std::uint64_t residuals8(const std::uint8_t* sym
 
 }  // namespace
 #endif
+
+std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
+                               const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
+                               std::uint64_t groups) {
+#ifdef B2B_ANS_AVX2
+    return rans_groups(table, states, wp, wend, ctx, symbols, groups);
+#else
+    return 0;
+#endif
+}
 
 template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,

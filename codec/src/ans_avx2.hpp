@@ -1,5 +1,7 @@
-// Method 2 decoding of 8- and 16-bit lanes, eight lanes at a time with AVX2 (chosen at run time);
-// the same contexts and residuals as the scalar code of ans.cpp, lane by lane.
+// Method 2 and 5 decoding, eight lanes at a time with AVX2 (chosen at run time); the same
+// contexts, symbols and residuals as the scalar code of ans.cpp and rans.hpp, lane by lane.
+// - rANS of method 5: its 32 states as four vectors of eight; the states that renormalize take
+//   the next words of the shared stream by a shuffle chosen by their mask.
 // - Contexts: the activities of a row from the residuals above, looked up eight at a time.
 // - Raw bits: the token arithmetic of FORMAT.md 5.1 on vectors, each lane's bit position from a
 //   prefix sum of the bit counts, and its bits gathered from the bytes at that position, so that
@@ -16,6 +18,12 @@ namespace detail {
 
 // Whether this CPU and SIMD level run the kernels below.
 bool ans_avx2_usable();
+
+// Decodes `groups` groups of 32 symbols of method 5 (states[0 .. 31], the next being state 0),
+// fewer where the words left might not hold a group's; returns the groups decoded and moves *wp.
+std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
+                               const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
+                               std::uint64_t groups);
 
 // Activities below this are looked up in a table of contexts.
 constexpr std::uint32_t small_activity = 4096;

@@ -16,7 +16,7 @@ namespace byte2bit {
 namespace detail {
 namespace {
 
-enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4 };
+enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5 };
 
 // 8 bands of 16 whole rows, spread over the planes, as planes of their own; or all lanes when
 // that would be half of them or more.
@@ -45,7 +45,8 @@ struct lane_sample {
 };
 
 // Lanes block: lane bits, method, predictor, token split, then the method's body. Returns the format
-// version the block needs: 1, 3 for a token split other than version 1's, 4 for methods 3 and 4.
+// version the block needs: 1, 3 for a token split other than version 1's, 4 for methods 3 and 4, 5
+// for method 5.
 template <class U>
 int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
@@ -88,7 +89,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     if (m == method::bitpack)
         bitpack_encode<U>(z.data(), n, body);
     else
-        split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body);
+        split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, n >= wide_rans_min_lanes);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
     if (try_left && m == method::ans && left_gain >= 0.02) {
@@ -109,6 +110,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             body = std::move(indices);
         }
     }
+    if (m == method::ans && n >= wide_rans_min_lanes) m = method::ans_wide;  // its 32 states (FORMAT.md 8)
     if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
         m = method::stored;
         split = {};
@@ -120,7 +122,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     out.u8(std::uint8_t(m == method::stored || m == method::palette ? predictor::none : chosen));
     out.u8(split.byte());
     out.append(body.bytes.data(), body.bytes.size());
-    return m == method::palette || m == method::ans_left ? 4 : split.is_default() ? 1 : 3;
+    return m == method::ans_wide ? 5 : m == method::palette || m == method::ans_left ? 4 : split.is_default() ? 1 : 3;
 }
 
 template <class U>
@@ -140,7 +142,7 @@ void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U*
     } else if (m == method::ans_left) {
         ans_left_decode<U>(in, lanes, layout, p, split);
     } else {
-        ans_decode<U>(in, lanes, layout, p, split);
+        ans_decode<U>(in, lanes, layout, p, split, m == method::ans_wide);
     }
 }
 
@@ -165,10 +167,11 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
                                                std::vector<std::uint8_t>& scratch) {
     const int bits = in.u8("lanes block");
     const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block"), split_byte = in.u8("lanes block");
-    const bool tokens = m == std::uint8_t(method::ans) || m == std::uint8_t(method::ans_left);
+    const bool tokens = m == std::uint8_t(method::ans) || m == std::uint8_t(method::ans_left) ||
+                        m == std::uint8_t(method::ans_wide);
     if (split_byte != 0 && (h.version < 3 || !tokens))
         fail(errc::corrupt, "lanes block names a token split its format version or method does not have");
-    if (m > 4 || (m >= std::uint8_t(method::palette) && h.version < 4))
+    if (m > 5 || (m >= std::uint8_t(method::palette) && h.version < 4) || (m == std::uint8_t(method::ans_wide) && h.version < 5))
         fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
     if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette)) && p != 0)

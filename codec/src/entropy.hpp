@@ -41,12 +41,17 @@ struct token_config {
 // under statistics chosen per context, the context being the size of the residuals above.
 // max_contexts: at most 16 frequency tables.
 // Uses the `forced` token split, or when that is null the one it estimates codes smallest; returns it.
+// wide: method 5, the same body with 32 rANS states sharing one word stream (FORMAT.md 8).
 template <class U>
 token_config ans_encode(const U* z, const lane_layout& layout, int max_contexts, const token_config* forced,
-                        byte_writer& out);
+                        byte_writer& out, bool wide = false);
 // Decodes residuals and undoes prediction `p` as it goes: writes the lanes themselves to `x`.
 template <class U>
-void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide = false);
+
+// Chunks of at least this many lanes take method 5 instead of method 2: its 32 states cost 128
+// bytes, and decode several times faster.
+constexpr std::uint64_t wide_rans_min_lanes = 4096;
 
 // Method 4: method 2's tokens and predictors, with contexts that also see the lane to the left:
 // its residual joins the activity, and whether the neighbours' values are equal picks one of three

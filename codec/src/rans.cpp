@@ -1,6 +1,8 @@
 // The rANS coder that methods 2, 3 and 4 share: frequency tables, contexts, states and words.
 #include "rans.hpp"
 
+#include "ans_avx2.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -146,8 +148,38 @@ byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std:
     return byte_reader(in.take(std::size_t(ans_size), "rANS data"), std::size_t(ans_size));
 }
 
+namespace {
+
+// Symbol i uses state i mod 32; the words of all states form one stream, in the order the decoder
+// reads them (FORMAT.md 8).
+void write_wide_rans(const std::uint32_t* freq, const std::uint32_t* start, const std::uint8_t* ctx,
+                     const std::uint8_t* symbols, std::uint64_t n, byte_writer& out) {
+    std::vector<std::uint16_t> words;
+    words.reserve(std::size_t(n / 4 + 16));
+    std::uint32_t state[wide_rans_states];
+    std::fill(std::begin(state), std::end(state), state_low);
+    for (std::uint64_t i = n; i-- > 0;) {
+        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
+        const std::uint32_t f = freq[k];
+        std::uint32_t& x = state[i % wide_rans_states];
+        if (x >= std::uint64_t((state_low >> prob_bits) << 16) * f) {
+            words.push_back(std::uint16_t(x));
+            x >>= 16;
+        }
+        x = ((x / f) << prob_bits) + (x % f) + start[k];
+    }
+    out.varint(4 * std::uint64_t(wide_rans_states) + 2 * std::uint64_t(words.size()));
+    for (std::uint32_t st : state) out.u32(st);
+    for (auto it = words.rbegin(); it != words.rend(); ++it) {
+        out.u8(std::uint8_t(*it));
+        out.u8(std::uint8_t(*it >> 8));
+    }
+}
+
+}  // namespace
+
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
-                std::uint64_t n, byte_writer& out) {
+                std::uint64_t n, byte_writer& out, int states) {
     const int contexts = int(counts.size());
     out.u8(std::uint8_t(contexts));
     std::vector<std::uint32_t> freq(std::size_t(contexts) * alphabet), start(std::size_t(contexts) * alphabet);
@@ -171,6 +203,10 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
         for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
     }
 
+    if (states == wide_rans_states) {
+        write_wide_rans(freq.data(), start.data(), ctx, symbols, n, out);
+        return;
+    }
     // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
     std::vector<std::uint16_t> words[rans_states];
     for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
@@ -249,6 +285,24 @@ rans_decoder::rans_decoder(const std::uint32_t* table, byte_reader& in) : table_
         lanes_[i].wend = p += 2 * words[i];
     }
     in.take(in.remaining(), "rANS words");
+}
+
+wide_rans_decoder::wide_rans_decoder(const std::uint32_t* table, byte_reader& in) : table_(table) {
+    for (auto& st : states_) st = in.u32("rANS states");
+    if (in.remaining() % 2) fail(errc::corrupt, "rANS data has an odd size");
+    wp_ = in.position();
+    wend_ = wp_ + in.remaining();
+    in.take(in.remaining(), "rANS words");
+}
+
+void wide_rans_decoder::row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W) {
+    std::uint64_t x = 0;
+    for (; x < W && phase_ != 0; ++x) symbols[x] = next(ctx[x]);
+    if (ans_avx2_usable()) {
+        const std::uint64_t done = wide_rans_groups(table_, states_, &wp_, wend_, ctx + x, symbols + x, (W - x) / wide_rans_states);
+        x += done * wide_rans_states;
+    }
+    for (; x < W; ++x) symbols[x] = next(ctx[x]);
 }
 
 void write_context_runs(const std::vector<std::uint8_t>& map, byte_writer& out) {

@@ -19,6 +19,7 @@ constexpr std::uint32_t state_low = 1u << 16;  // states live in [2^16, 2^32)
 constexpr int alphabet = 256;
 constexpr int max_contexts = 16;
 constexpr int rans_states = 4;
+constexpr int wide_rans_states = 32;  // method 5 (FORMAT.md 8): one word stream, decoded by vectors
 
 using symbol_counts = std::array<std::uint64_t, alphabet>;
 
@@ -74,8 +75,9 @@ byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std:
 
 // Writes the context count, one frequency table per context (from `counts`), then the size and the
 // rANS data of symbols[i] under context ctx[i], for n symbols.
+// With states = wide_rans_states, the rANS data of method 5 instead.
 void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ctx, const std::uint8_t* symbols,
-                std::uint64_t n, byte_writer& out);
+                std::uint64_t n, byte_writer& out, int states = rans_states);
 
 // Reads the frequency tables of `contexts` contexts (symbols below `tokens`) into a decode table:
 // for each context and slot, (freq - 1) << 20 | (slot - start) << 8 | symbol. Sets the largest
@@ -190,6 +192,47 @@ private:
     const std::uint32_t* table_;
     rans_lane lanes_[rans_states];
     unsigned phase_ = 0;  // which state decodes the next symbol
+};
+
+// Method 5's 32 states sharing one stream of words: symbol k uses state k mod 32 and, when that
+// state renormalizes, reads the stream's next word. Rows go 32 symbols at a time through
+// wide_rans_groups (ans_avx2.hpp) where the CPU allows, else one by one; both read the same words.
+class wide_rans_decoder {
+public:
+    wide_rans_decoder(const std::uint32_t* table, byte_reader& in);
+
+    // Symbols for one row of contexts known in advance.
+    void row(const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t W);
+
+    bool finished_cleanly() const {
+        bool ok = !overrun_ && wp_ == wend_;
+        for (std::uint32_t st : states_) ok &= st == state_low;
+        return ok;
+    }
+
+private:
+    std::uint8_t next(std::uint32_t ctx) {
+        std::uint32_t& s = states_[phase_];
+        phase_ = (phase_ + 1) % wide_rans_states;
+        const std::uint32_t e = table_[ctx << prob_bits | (s & (prob_scale - 1))];
+        s = ((e >> 20) + 1) * (s >> prob_bits) + ((e >> 8) & (prob_scale - 1));
+        if (s < state_low) {
+            if (wend_ - wp_ < 2) {
+                overrun_ = true;
+            } else {
+                s = s << 16 | std::uint32_t(wp_[0]) | std::uint32_t(wp_[1]) << 8;
+                wp_ += 2;
+            }
+        }
+        return std::uint8_t(e);
+    }
+
+    const std::uint32_t* table_;
+    std::uint32_t states_[wide_rans_states];
+    const std::uint8_t* wp_;
+    const std::uint8_t* wend_;
+    bool overrun_ = false;
+    unsigned phase_ = 0;
 };
 
 }  // namespace detail

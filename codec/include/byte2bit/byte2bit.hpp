@@ -30,7 +30,7 @@ namespace byte2bit {
 // The newest version of the stream format this library writes (a stream gets the lowest version
 // that holds what it uses). Readers accept every version up to this one and refuse newer ones with
 // errc::unsupported_version.
-constexpr int format_version = 4;
+constexpr int format_version = 5;
 
 // The library's own version, independent of format_version.
 const char* library_version() noexcept;
