@@ -55,6 +55,14 @@ def cases():
     # version 4: method 4, contexts that see the left neighbour, for smooth fields with flat areas
     aerosol = 100 + cy // 7 + cx // 9 + (rng.random(cy.shape) < 0.05)
     yield "uint16_aerosol_level4", aerosol.astype(np.uint16), {}
+    # version 5: method 5, method 2 with 32 rANS states, for lanes blocks of 4096 lanes or more
+    # (uint8_ranks_level4 and uint16_levels_level1 above become version 5 too)
+    big = (800 + 200 * np.sin(cx / 7) + 150 * np.cos(cy / 5) + rng.normal(0, 3, cx.shape)).astype(np.uint16)
+    for level in (1, 2, 4):
+        yield f"uint16_image96x120_level{level}", big, dict(compression_level=level)
+    yield "int16_walk_level1", np.cumsum(rng.integers(-9, 10, 10007)).astype(np.int16), dict(compression_level=1)
+    yield "uint8_image_level4", (big // 8).astype(np.uint8), {}
+    yield "float32_stack_6000_level4", np.cumsum(rng.normal(size=(3, 40, 50)), axis=2).astype(np.float32), {}
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
