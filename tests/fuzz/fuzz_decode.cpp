@@ -1,23 +1,43 @@
 // Fuzz target: arbitrary bytes as a stream. Any input must end in success or byte2bit::error.
 // Each input is decoded twice: as given, and with its checksum field recomputed, so mutations
-// reach the payload decoders instead of stopping at the checksum.
+// reach the payload decoders instead of stopping at the checksum. Each decoding runs on the best
+// vector path the CPU has and on the portable one, which must agree exactly: sanitizers do not
+// see a vector gather read past its data, a difference does.
 #include <byte2bit/byte2bit.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "header.hpp"  // codec/src: the checksum function
+#include "simd.hpp"
 
 namespace {
 
-void decode_once(const std::uint8_t* data, std::size_t size) {
+// The decoded bytes, or nothing when the stream is refused (or too large to bother).
+std::vector<std::uint8_t> decode_at(byte2bit::detail::simd_level level, const std::uint8_t* data, std::size_t size,
+                                    bool* ok) {
+    byte2bit::detail::set_simd_level(level);
+    *ok = false;
     try {
         const byte2bit::stream_info info = byte2bit::inspect(data, size, true);
-        if (info.raw_size > (std::uint64_t(64) << 20)) return;  // the caller's buffer bounds memory
+        if (info.raw_size > (std::uint64_t(64) << 20)) return {};  // the caller's buffer bounds memory
         std::vector<std::uint8_t> out(static_cast<std::size_t>(info.raw_size));
         byte2bit::decode(data, size, out.data(), out.size());
+        *ok = true;
+        return out;
     } catch (const byte2bit::error&) {
+        return {};
     }
+}
+
+void decode_once(const std::uint8_t* data, std::size_t size) {
+    using namespace byte2bit::detail;
+    bool vector_ok = false, portable_ok = false;
+    const std::vector<std::uint8_t> vector = decode_at(supported_simd(), data, size, &vector_ok);
+    const std::vector<std::uint8_t> portable = decode_at(simd_level::portable, data, size, &portable_ok);
+    set_simd_level(supported_simd());
+    if (vector_ok != portable_ok || vector != portable) std::abort();
 }
 
 }  // namespace
