@@ -1,4 +1,4 @@
-// The rANS coder that methods 2, 3 and 4 share: frequency tables, contexts, states and words.
+// The rANS coder that methods 2 to 5 share: frequency tables, contexts, states and words.
 #include "rans.hpp"
 
 #include "ans_avx2.hpp"

@@ -1,5 +1,6 @@
-// The rANS coder that methods 2, 3 and 4 share (FORMAT.md 5.4, 5.5): static 12-bit frequency tables,
-// one per context, and four interleaved states, each with its own stream of 16-bit words.
+// The rANS coder that methods 2 to 5 share (FORMAT.md 5.4, 5.5, 8): static 12-bit frequency tables,
+// one per context, and four interleaved states with a stream of 16-bit words each (method 5: 32
+// states sharing one stream).
 #pragma once
 
 #include <array>
