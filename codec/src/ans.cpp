@@ -224,7 +224,7 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
 
 template <class U>
 token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, const token_config* forced, byte_writer& out,
-                        bool wide) {
+                        rans_width states, bool* wide_used) {
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> buckets(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     int used_buckets = 1;
@@ -255,21 +255,24 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     std::vector<symbol_counts> ctx_counts;
     const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);
 
+    const std::vector<std::uint8_t> raw = extra.finish();
+    bool wide = states == rans_width::wide;
+    if (states == rans_width::wide_if_worth && n >= wide_rans_min_lanes) {
+        double bits = 8.0 * double(raw.size());
+        for (const auto& c : ctx_counts) bits += entropy_bits(c.data());
+        wide = bits >= 8.0 * 100 * wide_rans_extra_bytes;
+    }
+    if (wide_used) *wide_used = wide;
+
     out.u8(std::uint8_t(used_buckets));
     out.append(ctx_map.data(), ctx_map.size());
     for (auto& b : buckets) b = ctx_map[b];  // each lane's context
     write_rans(ctx_counts, buckets.data(), symbols.data(), n, out, wide ? wide_rans_states : rans_states);
-    const std::vector<std::uint8_t> raw = extra.finish();
     out.append(raw.data(), raw.size());
     return split;
 }
 
 namespace {
-
-// Rows wider than this decode in segments, so that a decoder's scratch stays a few MB whatever the
-// shape (a 1-D array is one row of up to 2^40 lanes).
-constexpr std::uint64_t max_whole_row_cols = 1 << 16;
-constexpr std::uint64_t segment_cols = 1 << 16;
 
 // How a symbol becomes a residual under a token split (methods 2 and 4).
 struct token_tables {
@@ -583,7 +586,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
 }
 
 #define B2B_INSTANTIATE(U)                                                             \
-    template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&, bool); \
+    template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&, rans_width, bool*); \
     template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, bool); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \

@@ -86,16 +86,19 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     residuals<U>(chosen, x, z.data(), layout);
     byte_writer body;
     token_config split;
+    bool wide = false;  // method 5's states
     if (m == method::bitpack)
         bitpack_encode<U>(z.data(), n, body);
     else
-        split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, n >= wide_rans_min_lanes);
+        split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
     if (try_left && m == method::ans && left_gain >= 0.02) {
         byte_writer left;
         ans_left_encode<U>(x, z.data(), layout, split, left);
-        if (left.bytes.size() < body.bytes.size() - body.bytes.size() / 50) {
+        // Against method 2's size: method 5's extra states must not lower the bar.
+        const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0);
+        if (left.bytes.size() < coded - coded / 50) {
             m = method::ans_left;
             body = std::move(left);
         }
@@ -110,7 +113,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             body = std::move(indices);
         }
     }
-    if (m == method::ans && n >= wide_rans_min_lanes) m = method::ans_wide;  // its 32 states (FORMAT.md 8)
+    if (m == method::ans && wide) m = method::ans_wide;  // its 32 states (FORMAT.md 8)
     if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
         m = method::stored;
         split = {};

@@ -41,17 +41,25 @@ struct token_config {
 // under statistics chosen per context, the context being the size of the residuals above.
 // max_contexts: at most 16 frequency tables.
 // Uses the `forced` token split, or when that is null the one it estimates codes smallest; returns it.
-// wide: method 5, the same body with 32 rANS states sharing one word stream (FORMAT.md 8).
+// states: method 2's four rANS states, method 5's 32 sharing one word stream (FORMAT.md 8), or 32
+// where they pay (below); *wide_used says which were written.
+enum class rans_width { four, wide, wide_if_worth };
 template <class U>
 token_config ans_encode(const U* z, const lane_layout& layout, int max_contexts, const token_config* forced,
-                        byte_writer& out, bool wide = false);
+                        byte_writer& out, rans_width states = rans_width::four, bool* wide_used = nullptr);
 // Decodes residuals and undoes prediction `p` as it goes: writes the lanes themselves to `x`.
 template <class U>
 void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide = false);
 
-// Chunks of at least this many lanes take method 5 instead of method 2: its 32 states cost 128
-// bytes, and decode several times faster.
+// Method 5 pays where it has many symbols to decode and its states (112 bytes more than method
+// 2's) cost at most 1% of the block: blocks of 4096 lanes or more, coded in 11,200 bytes or more.
 constexpr std::uint64_t wide_rans_min_lanes = 4096;
+constexpr std::size_t wide_rans_extra_bytes = 4 * (32 - 4);
+
+// Rows wider than this decode in segments of segment_cols lanes (methods 2, 3 and 5), so that a
+// decoder's scratch stays a few MB whatever the shape (a 1-D array is one row of up to 2^40 lanes).
+constexpr std::uint64_t max_whole_row_cols = 1 << 16;
+constexpr std::uint64_t segment_cols = 1 << 16;
 
 // Method 4: method 2's tokens and predictors, with contexts that also see the lane to the left:
 // its residual joins the activity, and whether the neighbours' values are equal picks one of three

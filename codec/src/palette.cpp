@@ -80,15 +80,38 @@ void palette_decode(byte_reader& in, U* x, const lane_layout& layout) {
     if (in.remaining()) fail(errc::corrupt, "palette rANS data size does not match the block");
     rans_decoder rans(table.data(), ans_in);
     const std::uint64_t W = layout.cols;
-    std::vector<std::uint8_t> rows(static_cast<std::size_t>(2 * W));  // this row's indices and the row above's
-    for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
-        std::uint8_t* row = &rows[std::size_t(r % 2 * W)];
-        const std::uint8_t* up = r % layout.rows ? &rows[std::size_t((r + 1) % 2 * W)] : nullptr;
-        U* lanes = x + r * W;
-        for (std::uint64_t i = 0; i < W; ++i) {
-            const std::uint8_t s = rans.next(map[std::size_t(bucket_at(row, up, i, W, p))]);
-            row[i] = s;  // s < p: the tables have no larger symbol
-            lanes[i] = palette[s];
+    if (W <= max_whole_row_cols) {
+        std::vector<std::uint8_t> rows(static_cast<std::size_t>(2 * W));  // this row's indices and the row above's
+        for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
+            std::uint8_t* row = &rows[std::size_t(r % 2 * W)];
+            const std::uint8_t* up = r % layout.rows ? &rows[std::size_t((r + 1) % 2 * W)] : nullptr;
+            U* lanes = x + r * W;
+            for (std::uint64_t i = 0; i < W; ++i) {
+                const std::uint8_t s = rans.next(map[std::size_t(bucket_at(row, up, i, W, p))]);
+                row[i] = s;  // s < p: the tables have no larger symbol
+                lanes[i] = palette[s];
+            }
+        }
+    } else {
+        // Very wide rows, a segment at a time: the indices of columns lo.. of this row and the row
+        // above, those of lanes already decoded found again in the palette.
+        auto index_of = [&](U v) { return std::uint8_t(std::lower_bound(palette, palette + p, v) - palette); };
+        std::vector<std::uint8_t> row(segment_cols + 1), up(segment_cols + 2);
+        for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
+            U* lanes = x + r * W;
+            const U* lanes_up = r % layout.rows ? lanes - W : nullptr;
+            for (std::uint64_t s0 = 0; s0 < W; s0 += segment_cols) {
+                const std::uint64_t s1 = std::min(W, s0 + segment_cols), lo = s0 > 0 ? s0 - 1 : 0;
+                if (lanes_up)
+                    for (std::uint64_t j = lo; j < std::min(W, s1 + 1); ++j) up[std::size_t(j - lo)] = index_of(lanes_up[j]);
+                if (s0 > 0) row[0] = index_of(lanes[lo]);
+                for (std::uint64_t i = s0; i < s1; ++i) {  // column i is i - lo in the segment
+                    const int b = bucket_at(row.data(), lanes_up ? up.data() : nullptr, i - lo, W - lo, p);
+                    const std::uint8_t s = rans.next(map[std::size_t(b)]);
+                    row[std::size_t(i - lo)] = s;
+                    lanes[i] = palette[s];
+                }
+            }
         }
     }
     if (!rans.finished_cleanly()) fail(errc::corrupt, "entropy-coded data is inconsistent");

@@ -406,8 +406,8 @@ struct guarded_bytes {
     guarded_bytes& operator=(const guarded_bytes&) = delete;
 };
 
-// Rows wider than 2^16 lanes decode in segments, recomputing the residuals above from the lanes:
-// the same lanes as whole-row decoding gives, for every predictor and lane width; and every token
+// Rows wider than 2^16 lanes decode in segments, recomputing the residuals (or palette indices)
+// above from the lanes: the lanes come back, for every predictor and lane width; and every token
 // split a lanes block may name gives the lanes back.
 template <class U>
 void wide_rows_decode() {
@@ -432,6 +432,21 @@ void wide_rows_decode() {
             ans_decode<U>(r, y.data(), l, predictor(p), chosen);
             CHECK(y == x);
         }
+    }
+    // Palette indices too (method 3), whose contexts see the lane to the left and those above.
+    for (const auto& dims : std::vector<std::array<std::uint64_t, 3>>{{1, 1, 200003}, {2, 3, 70001}, {1, 2, 65537}}) {
+        lane_layout l;
+        l.bits = int(sizeof(U) * 8);
+        l.planes = dims[0], l.rows = dims[1], l.cols = dims[2];
+        std::vector<U> x(l.count()), y(l.count());
+        const U values[5] = {U(3), U(9), U(200), U(201), U(-1)};
+        for (std::size_t i = 0; i < x.size(); ++i)  // runs of classes, some across segment edges
+            x[i] = rng() % 50 == 0 ? values[rng() % 5] : values[(i / 1000 + i / l.cols) % 5];
+        byte_writer w;
+        CHECK(palette_encode<U>(x.data(), l, w));
+        byte_reader r(w.bytes.data(), w.bytes.size());
+        palette_decode<U>(r, y.data(), l);
+        CHECK(y == x);
     }
     lane_layout l;
     l.bits = int(sizeof(U) * 8), l.planes = 1, l.rows = 64, l.cols = 257;
@@ -682,7 +697,7 @@ void wide_rans_round_trips() {
         for (predictor p : {predictor::gradient, predictor::med_mix}) {
             residuals<U>(p, x.data(), z.data(), l);
             byte_writer w;
-            const token_config split = ans_encode<U>(z.data(), l, 16, nullptr, w, true);
+            const token_config split = ans_encode<U>(z.data(), l, 16, nullptr, w, rans_width::wide);
             const guarded_bytes stream(w.bytes);
             for (int level = 0; level <= int(supported_simd()); ++level) {
                 set_simd_level(simd_level(level));
@@ -702,12 +717,19 @@ void test_wide_rans() {
     wide_rans_round_trips<std::uint32_t>();
     wide_rans_round_trips<std::uint64_t>();
     using namespace byte2bit::detail;
-    std::vector<std::uint16_t> x(96 * 120), y(x.size());
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(900 + 40 * std::sin(double(i % 120) / 9) + (i * 2654435761u) % 13);
+    // Where 32 states cost more than 1% of the block, method 2 stays: a constant block.
+    const std::vector<std::uint16_t> flat(128 * 128, 7);
+    byte2bit::encode_options level1;
+    level1.level = 1;
+    const auto flat_stream = byte2bit::encode(flat.data(), flat.size() * 2, dtype::uint16, 0, {128, 128}, level1);
+    CHECK(byte2bit::inspect(flat_stream.data(), flat_stream.size()).format_version == 1);
+    std::vector<std::uint16_t> x(128 * 256), y(x.size());
+    std::mt19937 noise(5);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(900 + 40 * std::sin(double(i % 256) / 9) + noise() % 61);
     for (int level : {1, 2}) {  // (level 4 takes left contexts on these lanes)
         byte2bit::encode_options o;
         o.level = level;
-        const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {96, 120}, o);
+        const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {128, 256}, o);
         CHECK(byte2bit::inspect(s.data(), s.size()).format_version == 5);
         const std::size_t method_at = 40 + 16 + 1;  // header with two dimensions, then lanes block byte 1
         CHECK(s[method_at] == 5);

@@ -56,12 +56,13 @@ def cases():
     aerosol = 100 + cy // 7 + cx // 9 + (rng.random(cy.shape) < 0.05)
     yield "uint16_aerosol_level4", aerosol.astype(np.uint16), {}
     # version 5: method 5, method 2 with 32 rANS states, for lanes blocks of 4096 lanes or more
-    # (uint8_ranks_level4 and uint16_levels_level1 above become version 5 too)
-    big = (800 + 200 * np.sin(cx / 7) + 150 * np.cos(cy / 5) + rng.normal(0, 3, cx.shape)).astype(np.uint16)
+    # that code in 11,200 bytes or more (uint16_levels_level1 above becomes version 5 too)
+    wy, wx = np.mgrid[0:128, 0:256]
+    big = (800 + 200 * np.sin(wx / 7) + 150 * np.cos(wy / 5) + rng.normal(0, 30, wx.shape)).astype(np.uint16)
     for level in (1, 2, 4):
-        yield f"uint16_image96x120_level{level}", big, dict(compression_level=level)
-    yield "int16_walk_level1", np.cumsum(rng.integers(-9, 10, 10007)).astype(np.int16), dict(compression_level=1)
-    yield "uint8_image_level4", (big // 8).astype(np.uint8), {}
+        yield f"uint16_image128x256_level{level}", big, dict(compression_level=level)
+    yield "int16_walk_level1", np.cumsum(rng.integers(-99, 100, 40000)).astype(np.int16), dict(compression_level=1)
+    yield "uint8_image_level4", (128 + 60 * np.sin(wx / 9) + rng.normal(0, 12, wx.shape)).clip(0, 255).astype(np.uint8), {}
     yield "float32_stack_6000_level4", np.cumsum(rng.normal(size=(3, 40, 50)), axis=2).astype(np.float32), {}
 
 def main():
