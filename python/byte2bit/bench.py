@@ -1,6 +1,6 @@
 """Benchmark: Byte2Bit levels against zstd (+ GDAL's horizontal predictor), Blosc2 and pcodec.
 
-    python -m byte2bit.bench [--data DIR] [--reps 3] [--only s2,dem] [--markdown]
+    python -m byte2bit.bench [--data DIR] [--reps 3] [--only s2,dem] [--per-band]
 
 Every dataset is cut into the 512 x 512 tiles a .b2b (or a COG) would store; each codec encodes and
 decodes every tile on one thread (best of --reps), and lossless results are checked bit for bit.
