@@ -256,6 +256,7 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);
 
     const std::vector<std::uint8_t> raw = extra.finish();
+    static_assert(wide_rans_extra_bytes == 4 * (wide_rans_states - rans_states), "a u32 per extra state");
     bool wide = states == rans_width::wide;
     if (states == rans_width::wide_if_worth && n >= wide_rans_min_lanes) {
         double bits = 8.0 * double(raw.size());

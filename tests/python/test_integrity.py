@@ -254,7 +254,7 @@ def test_a_failed_write_leaves_nothing_even_with_writes_under_way(tmp_path, monk
 def test_decoder_scratch_is_bounded_whatever_the_shape(tmp_path, shape, content):
     """Case 13: a 77-byte stream of a 1-D array is one row, and the decoder used to keep about
     5 bytes of scratch per lane of a row: 8.4 GB for a declared 2 GiB. Now a few MB. Classes take
-    the palette (method 3), whose decoder also kept two rows of indices until format 5."""
+    the palette (method 3), whose decoder also kept two whole rows of indices (fixed in 2026-12)."""
     if content == "zeros":
         array = np.zeros(shape, np.uint8)
     else:  # runs of three classes, with strays
