@@ -558,9 +558,12 @@ bool B2BRasterBand::decode_block(int col, int row, void* out, std::vector<GByte>
     const std::size_t raw = pixels * std::size_t(type_.item_bytes);
     const std::string key = chunk_key(array_, row, col, type_.planes);
     // A stream never needs much more than its raw size; anything larger is hostile or damaged.
-    if (!ds_->store().read(key, stream, raw + raw / 2 + 65536, why)) return false;
+    std::size_t start = 0;
+    if (!ds_->store().read(key, stream, raw + raw / 2 + 65536, why, &start)) return false;
+    const GByte* bytes = stream.data() + start;
+    const std::size_t size = stream.size() - start;
     try {
-        const byte2bit::stream_info info = byte2bit::inspect(stream.data(), stream.size(), false);
+        const byte2bit::stream_info info = byte2bit::inspect(bytes, size, false);
         std::vector<std::uint64_t> shape;
         if (type_.planes) shape.push_back(2);
         shape.push_back(std::uint64_t(nBlockYSize));
@@ -574,11 +577,11 @@ bool B2BRasterBand::decode_block(int col, int row, void* out, std::vector<GByte>
             return false;
         }
         if (!type_.planes) {
-            byte2bit::decode(stream.data(), stream.size(), out, raw, &type_.codec);
+            byte2bit::decode(bytes, size, out, raw, &type_.codec);
             return true;
         }
         planes.resize(raw);
-        byte2bit::decode(stream.data(), stream.size(), planes.data(), raw, &type_.codec);
+        byte2bit::decode(bytes, size, planes.data(), raw, &type_.codec);
         const int part = type_.item_bytes / 2;  // bytes of the real (or imaginary) part
         auto* dst = static_cast<GByte*>(out);
         for (std::size_t i = 0; i < pixels; ++i) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "cpl_conv.h"
 #include "cpl_json.h"
@@ -37,7 +37,7 @@ bool valid_key(const std::string& key) {
 }  // namespace
 
 std::uint32_t crc32_of(const void* data, std::size_t size) {
-    return std::uint32_t(crc32_z(crc32_z(0, nullptr, 0), static_cast<const Bytef*>(data), size));
+    return libdeflate_crc32(0, data, size);
 }
 
 // Fuzzing builds (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, set by tests/fuzz) accept any CRC-32,
@@ -168,7 +168,7 @@ bool store_reader::read_central_directory(std::string* why) {
 // One read of the local header and the data together (one range request over HTTP), guessing the
 // local header's size from the central entry; a header of another size costs a second read.
 bool store_reader::read_zip_entry(const std::string& key, const zip_entry& e, std::vector<GByte>& out,
-                                  std::string* why) const {
+                                  std::size_t* start, std::string* why) const {
     const std::uint64_t guess = std::min<std::uint64_t>(e.header_guess + e.size, file_size_ - e.header_offset);
     if (guess < 30) return *why = "damaged local header of entry " + key, false;
     out.resize(std::size_t(guess));
@@ -179,12 +179,14 @@ bool store_reader::read_zip_entry(const std::string& key, const zip_entry& e, st
     if (data > file_size_ || e.size > file_size_ - data)
         return *why = "entry " + key + " lies outside the file (truncated file?)", false;
     if (header == e.header_guess) {
-        out.erase(out.begin(), out.begin() + std::ptrdiff_t(header));
+        *start = std::size_t(header);
     } else {
+        *start = 0;
         out.resize(std::size_t(e.size));
         if (!read_at(data, out.data(), out.size())) return *why = "cannot read entry " + key, false;
     }
-    if (!crc_ok(e.crc, out.data(), out.size())) return *why = "entry " + key + " fails its CRC-32 check", false;
+    if (!crc_ok(e.crc, out.data() + *start, out.size() - *start))
+        return *why = "entry " + key + " fails its CRC-32 check", false;
     return true;
 }
 
@@ -209,26 +211,32 @@ bool store_reader::read_file(const std::string& key, std::vector<GByte>& out, st
     return true;
 }
 
-bool store_reader::read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes,
-                        std::string* why) const {
+bool store_reader::read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes, std::string* why,
+                        std::size_t* start) const {
     const listed* expect = nullptr;
     if (!manifest_.empty()) {
         const auto m = manifest_.find(key);
         if (m == manifest_.end()) return *why = "missing entry " + key + " (not in the manifest)", false;
         expect = &m->second;
     }
+    std::size_t at = 0;
     if (zip_) {
         const auto it = entries_.find(key);
         if (it == entries_.end()) return *why = "missing entry " + key, false;
         if (it->second.size > max_bytes)
             return *why = "entry " + key + " is " + std::to_string(it->second.size) + " bytes, more than the " +
                           std::to_string(max_bytes) + " its content allows", false;
-        if (!read_zip_entry(key, it->second, out, why)) return false;
+        // The entry's own CRC-32 equals the manifest's (load_manifest() checked), so one check is both.
+        if (!read_zip_entry(key, it->second, out, &at, why)) return false;
     } else if (!read_file(key, out, max_bytes, why)) {
         return false;
-    }
-    if (expect && (expect->size != out.size() || !crc_ok(expect->crc, out.data(), out.size())))
+    } else if (expect && (expect->size != out.size() || !crc_ok(expect->crc, out.data(), out.size()))) {
         return *why = "entry " + key + " does not match its size and CRC-32 in the manifest", false;
+    }
+    if (start)
+        *start = at;
+    else
+        out.erase(out.begin(), out.begin() + std::ptrdiff_t(at));
     return true;
 }
 

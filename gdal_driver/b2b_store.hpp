@@ -34,7 +34,10 @@ public:
     store_reader& operator=(const store_reader&) = delete;
 
     // Reads a whole key. False with *why set when missing, unreadable, over max_bytes or damaged.
-    bool read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes, std::string* why) const;
+    // With `start`, the key's bytes are out[*start, out.size()) (a zip entry's local header may
+    // precede them, which saves moving them); without, they are all of out.
+    bool read(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes, std::string* why,
+              std::size_t* start = nullptr) const;
     // Loads and checks the manifest (its own CRC). False with *why set when it is damaged; a
     // container without one leaves has_manifest() false.
     bool load_manifest(std::string* why);
@@ -55,7 +58,8 @@ private:
     store_reader() = default;
     bool read_central_directory(std::string* why);
     bool read_at(std::uint64_t offset, void* data, std::size_t size) const;
-    bool read_zip_entry(const std::string& key, const zip_entry& e, std::vector<GByte>& out, std::string* why) const;
+    bool read_zip_entry(const std::string& key, const zip_entry& e, std::vector<GByte>& out, std::size_t* start,
+                        std::string* why) const;
     bool read_file(const std::string& key, std::vector<GByte>& out, std::size_t max_bytes, std::string* why) const;
 
     std::string path_;

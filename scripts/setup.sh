@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 APT_PACKAGES=(build-essential cmake ninja-build git python3-venv python3-dev python3-gdal gdal-bin
-              libgdal-dev zlib1g-dev libxxhash-dev clang libclang-rt-14-dev unzip libeccodes-dev
+              libgdal-dev libdeflate-dev pkgconf libxxhash-dev clang libclang-rt-14-dev unzip libeccodes-dev
               qgis python3-qgis qgis-providers
               python3-torch)  # CPU-only PyTorch for the checkpoint tests (PyPI's Linux wheels pull in CUDA)
 
