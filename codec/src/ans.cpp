@@ -158,13 +158,13 @@ template <class U>
 double ans_estimate_bits(const U* z, const lane_layout& layout) {
     std::vector<symbol_counts> hist(max_buckets);
     for (auto& h : hist) h.fill(0);
-    double extra = 0;
+    std::uint64_t extra = 0;  // an integer sum: a double one chained a 4-cycle add per lane
     for_each_lane(z, layout, [&](U v, std::uint64_t q) {
         const token t = tokenize(v, token_config{});
         hist[std::size_t(std::min(bucket_of(q), max_buckets - 1))][t.symbol]++;
         extra += t.nbits;
     });
-    double bits = extra;
+    double bits = double(extra);
     for (auto& h : hist) bits += entropy_bits(h.data());
     return bits;
 }
@@ -228,7 +228,7 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> buckets(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     int used_buckets = 1;
-    bit_writer extra;
+    bit_writer extra(std::size_t(n) * sizeof(U));  // a token's raw bits are fewer than its lane's
     token_config split = forced ? *forced : token_config{};
     const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
     {
@@ -509,13 +509,13 @@ double ans_left_gain(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<symbol_counts> left(left_buckets), above(max_buckets);
     for (auto& h : left) h.fill(0);
     for (auto& h : above) h.fill(0);
-    double extra_bits = 0;
+    std::uint64_t extra_bits = 0;  // an integer sum, as in ans_estimate_bits
     for_each_left_context(x, z, layout, split, [&](std::uint64_t, int b, int b_above, token t) {
         left[std::size_t(b)][t.symbol]++;
         above[std::size_t(b_above)][t.symbol]++;
         extra_bits += t.nbits;
     });
-    double left_bits = extra_bits, above_bits = extra_bits;
+    double left_bits = double(extra_bits), above_bits = double(extra_bits);
     for (const auto& h : left) left_bits += entropy_bits(h.data());
     for (const auto& h : above) above_bits += entropy_bits(h.data());
     return above_bits > 0 ? 1 - left_bits / above_bits : 0;
@@ -527,7 +527,7 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
-    bit_writer extra;
+    bit_writer extra(std::size_t(n) * sizeof(U));  // a token's raw bits are fewer than its lane's
     for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, int, token t) {
         bucket[std::size_t(i)] = std::uint8_t(b);
         symbols[std::size_t(i)] = t.symbol;

@@ -1,5 +1,6 @@
 // encode / decode / inspect: the stream as a whole, and what each level spends its effort on.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -17,6 +18,24 @@ namespace detail {
 namespace {
 
 enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5 };
+
+// How many of the predictor candidates, best ranked by magnitude_bits, get ans_estimate_bits.
+constexpr int estimated_candidates = 4;
+
+// A cheap stand-in for the coded size of residuals, to rank predictors: the order-0 entropy of
+// their bit lengths plus the bits below each leading one (what tokens without contexts would cost).
+template <class U>
+double magnitude_bits(const U* z, std::uint64_t n) {
+    std::array<std::uint64_t, 8 * sizeof(U) + 1> lengths{};
+    for (std::uint64_t i = 0; i < n; ++i) lengths[std::size_t(bit_length(z[i]))]++;
+    double bits = 0;
+    for (std::size_t b = 0; b < lengths.size(); ++b) {
+        if (!lengths[b]) continue;
+        const double c = double(lengths[b]);
+        bits += c * (std::log2(double(n) / c) + double(b > 1 ? b - 1 : 0));
+    }
+    return bits;
+}
 
 // 8 bands of 16 whole rows, spread over the planes, as planes of their own; or all lanes when
 // that would be half of them or more.
@@ -69,14 +88,28 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         // Judge the candidates on a sample of whole-row bands when the chunk is large: the choice
         // comes out the same and encoding gets several times faster.
         const lane_sample<U> sample(x, layout);
-        double best = -1;
+        // Every candidate is ranked by the bit lengths of its residuals (cheap); only the best
+        // few get the context-model estimate, which costs several times more.
+        struct ranked {
+            double cost;
+            predictor p;
+        };
+        std::array<ranked, 9> ranks;
+        int nranks = 0;
         bool tried_left = false;
         for (int k = 0; k < candidates; ++k) {
             // On planes of one row every predictor but none predicts from the left: try that once.
             if (layout.rows == 1 && first[k] != predictor::none && std::exchange(tried_left, true)) continue;
             residuals<U>(first[k], sample.data, z.data(), sample.layout);
+            ranks[std::size_t(nranks++)] = {magnitude_bits<U>(z.data(), sample.layout.count()), first[k]};
+        }
+        std::stable_sort(ranks.begin(), ranks.begin() + nranks,
+                         [](const ranked& a, const ranked& b) { return a.cost < b.cost; });
+        double best = -1;
+        for (int k = 0; k < std::min(nranks, estimated_candidates); ++k) {
+            residuals<U>(ranks[std::size_t(k)].p, sample.data, z.data(), sample.layout);
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
-            if (best < 0 || bits < best) best = bits, chosen = first[k];
+            if (best < 0 || bits < best) best = bits, chosen = ranks[std::size_t(k)].p;
         }
         if (try_left) {
             residuals<U>(chosen, sample.data, z.data(), sample.layout);

@@ -41,8 +41,10 @@ inline U unzigzag(U z) {
 // a = left, b = up, c = up-left, d = up-right. Only used inside a plane, away from its first row
 // and column. Predictors that mix values compute in a wider type and clamp to the lane range, so
 // that signed data (lanes near 2^(B-1)) never wraps around.
+// (int32 holds every sum of 8- and 16-bit lanes here, and lets the compiler vectorise them.)
 template <class U>
-using wide_t = typename std::conditional<sizeof(U) < 8, std::int64_t, __int128>::type;
+using wide_t = typename std::conditional<sizeof(U) <= 2, std::int32_t,
+                                         typename std::conditional<sizeof(U) == 4, std::int64_t, __int128>::type>::type;
 
 template <class U>
 inline U clamp_lane(wide_t<U> v) {
@@ -94,10 +96,11 @@ void make_residuals(const U* x, U* z, const lane_layout& l) {
                 continue;
             }
             out[0] = zigzag<U>(U(row[0] - up[0]));
-            for (std::uint64_t i = 1; i < W; ++i) {
-                const U d = i + 1 < W ? up[i + 1] : up[i];
-                out[i] = zigzag<U>(U(row[i] - predict_interior<P, U>(row[i - 1], up[i], up[i - 1], d)));
-            }
+            // The last lane apart (its up-right is up), so the loop has no branch to vectorise around.
+            for (std::uint64_t i = 1; i + 1 < W; ++i)
+                out[i] = zigzag<U>(U(row[i] - predict_interior<P, U>(row[i - 1], up[i], up[i - 1], up[i + 1])));
+            if (W > 1)
+                out[W - 1] = zigzag<U>(U(row[W - 1] - predict_interior<P, U>(row[W - 2], up[W - 1], up[W - 2], up[W - 1])));
         }
     }
 }
