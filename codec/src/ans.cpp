@@ -228,7 +228,7 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> buckets(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     int used_buckets = 1;
-    bit_writer extra(std::size_t(n) * sizeof(U));  // a token's raw bits are fewer than its lane's
+    bit_writer extra;
     token_config split = forced ? *forced : token_config{};
     const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
     {
@@ -527,7 +527,7 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
-    bit_writer extra(std::size_t(n) * sizeof(U));  // a token's raw bits are fewer than its lane's
+    bit_writer extra;
     for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, int, token t) {
         bucket[std::size_t(i)] = std::uint8_t(b);
         symbols[std::size_t(i)] = t.symbol;

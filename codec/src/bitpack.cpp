@@ -25,7 +25,7 @@ void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out) {
         for (std::uint64_t i = g * group; i < end; ++i) all |= z[i];
         widths[std::size_t(g)] = std::uint8_t(bit_length(all));
     }
-    bit_writer bits(std::size_t(n) * sizeof(U));  // no width exceeds the lane's
+    bit_writer bits;
     for (std::uint64_t g = 0; g < groups; ++g) {
         const int w = widths[std::size_t(g)];
         const std::uint64_t end = std::min(n, (g + 1) * group);

@@ -100,11 +100,16 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         for (int k = 0; k < candidates; ++k) {
             // On planes of one row every predictor but none predicts from the left: try that once.
             if (layout.rows == 1 && first[k] != predictor::none && std::exchange(tried_left, true)) continue;
-            residuals<U>(first[k], sample.data, z.data(), sample.layout);
-            ranks[std::size_t(nranks++)] = {magnitude_bits<U>(z.data(), sample.layout.count()), first[k]};
+            double cost = 0;
+            if (candidates > estimated_candidates) {  // (levels 1 and 2 estimate all theirs)
+                residuals<U>(first[k], sample.data, z.data(), sample.layout);
+                cost = magnitude_bits<U>(z.data(), sample.layout.count());
+            }
+            ranks[std::size_t(nranks++)] = {cost, first[k]};
         }
-        std::stable_sort(ranks.begin(), ranks.begin() + nranks,
-                         [](const ranked& a, const ranked& b) { return a.cost < b.cost; });
+        if (nranks > estimated_candidates)
+            std::stable_sort(ranks.begin(), ranks.begin() + nranks,
+                             [](const ranked& a, const ranked& b) { return a.cost < b.cost; });
         double best = -1;
         for (int k = 0; k < std::min(nranks, estimated_candidates); ++k) {
             residuals<U>(ranks[std::size_t(k)].p, sample.data, z.data(), sample.layout);
