@@ -142,13 +142,46 @@ void row_activities(const U* up, const U* upup, std::uint64_t W, F&& f) {
         f(x, activity_at(up, upup, W, x));
 }
 
+// out[x] = of(activity of lane x) for a row, from the residual rows above: eight lanes at a time
+// through `small` (of(q) for q < small_activity, ans_avx2.hpp) where AVX2 runs, else lane by lane.
+// Decoding maps activities to contexts this way, encoding to buckets.
+template <class U, class Of>
+void row_lookup(const U* up, const U* upup, std::uint64_t W, bool avx2, const std::uint8_t* small, Of&& of,
+                std::uint8_t* out) {
+    if constexpr (sizeof(U) <= 2)
+        if (avx2 && up && W > 12) {
+            bool large = false;
+            const std::uint64_t end = row_contexts8<U>(up, upup, W, small, out, &large);
+            for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
+                out[i] = of(activity_at(up, upup, W, i));
+            for (std::uint64_t i = 2; large && i < end; ++i)
+                if (out[i] == 0xFF) out[i] = of(activity_at(up, upup, W, i));
+            return;
+        }
+    row_activities<U>(up, upup, W, [&](std::uint64_t i, std::uint64_t q) { out[i] = of(q); });
+}
+
+// Method 2's bucket of an activity, and the same for every activity below small_activity.
+inline std::uint8_t activity_bucket(std::uint64_t q) { return std::uint8_t(std::min(bucket_of(q), max_buckets - 1)); }
+struct small_buckets {
+    std::uint8_t of[small_activity + 3] = {};  // (+3: ans_avx2.hpp)
+    small_buckets() {
+        for (std::uint32_t q = 0; q < small_activity; ++q) of[q] = activity_bucket(q);
+    }
+};
+
+// f(residual, bucket) for every lane, in lane order.
 template <class U, class F>
 void for_each_lane(const U* z, const lane_layout& l, F&& f) {
+    static const small_buckets table;
+    const bool avx2 = ans_avx2_usable();
+    std::vector<std::uint8_t> buckets(static_cast<std::size_t>(l.cols));
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
             const U* row = z + (p * l.rows + y) * l.cols;
-            row_activities<U>(y > 0 ? row - l.cols : nullptr, y > 1 ? row - 2 * l.cols : nullptr, l.cols,
-                              [&](std::uint64_t x, std::uint64_t q) { f(row[x], q); });
+            row_lookup<U>(y > 0 ? row - l.cols : nullptr, y > 1 ? row - 2 * l.cols : nullptr, l.cols, avx2, table.of,
+                          activity_bucket, buckets.data());
+            for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], buckets[std::size_t(x)]);
         }
 }
 
@@ -159,9 +192,9 @@ double ans_estimate_bits(const U* z, const lane_layout& layout) {
     std::vector<symbol_counts> hist(max_buckets);
     for (auto& h : hist) h.fill(0);
     std::uint64_t extra = 0;  // an integer sum: a double one chained a 4-cycle add per lane
-    for_each_lane(z, layout, [&](U v, std::uint64_t q) {
+    for_each_lane(z, layout, [&](U v, std::uint8_t b) {
         const token t = tokenize(v, token_config{});
-        hist[std::size_t(std::min(bucket_of(q), max_buckets - 1))][t.symbol]++;
+        hist[b][t.symbol]++;
         extra += t.nbits;
     });
     double bits = double(extra);
@@ -233,10 +266,9 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
     {
         std::uint64_t i = 0;
-        for_each_lane(z, layout, [&](U, std::uint64_t q) {
-            const int b = std::min(bucket_of(q), max_buckets - 1);
+        for_each_lane(z, layout, [&](U, std::uint8_t b) {
             used_buckets = std::max(used_buckets, b + 1);
-            buckets[std::size_t(i++)] = std::uint8_t(b);
+            buckets[std::size_t(i++)] = b;
         });
         if (may_choose) {  // counted per bucket used only: a small chunk does not clear 590 KB
             std::vector<std::array<std::uint64_t, fine_keys>> fine(static_cast<std::size_t>(used_buckets));
@@ -410,20 +442,8 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                         const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
                         const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
                         std::uint8_t* const c = ctx.data();  // stores through it cannot move it
-                        bool vector = false;
-                        if constexpr (sizeof(U) <= 2) vector = tables.avx2 && z_up && W > 12;
-                        if (vector) {
-                            bool large = false;
-                            const std::uint64_t end = row_contexts8<U>(z_up, z_upup, W, tables.ctx_of_small, c, &large);
-                            for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
-                                c[i] = tables.context(activity_at(z_up, z_upup, W, i));
-                            for (std::uint64_t i = 2; large && i < end; ++i)
-                                if (c[i] == 0xFF) c[i] = tables.context(activity_at(z_up, z_upup, W, i));
-                        } else {
-                            row_activities<U>(z_up, z_upup, W, [c, &tables](std::uint64_t i, std::uint64_t q) {
-                                c[i] = tables.context(q);
-                            });
-                        }
+                        row_lookup<U>(z_up, z_upup, W, tables.avx2, tables.ctx_of_small,
+                                      [&tables](std::uint64_t q) { return tables.context(q); }, c);
                         rans.row(ctx.data(), symbols.data(), W);
                         tables.residuals<U>(symbols.data(), W, extra, z);
                         U* row = x + (plane * layout.rows + y) * W;
