@@ -507,7 +507,7 @@ inline U predict_at(const U* row, const U* up, std::uint64_t i, std::uint64_t W)
 
 namespace {
 
-// Calls f(lane index, left-context bucket, method 2's bucket, token) for every lane, in lane order.
+// Calls f(lane index, left-context bucket, token) for every lane, in lane order.
 template <class U, class F>
 void for_each_left_context(const U* x, const U* z, const lane_layout& layout, token_config split, F&& f) {
     const std::uint64_t W = layout.cols;
@@ -517,7 +517,7 @@ void for_each_left_context(const U* x, const U* z, const lane_layout& layout, to
         const U* up = y > 0 ? x + at - W : nullptr;
         row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W, [&](std::uint64_t i, std::uint64_t q) {
             const int b = left_bucket(x + at, up, i, W, q, i > 0 ? clamped(zr[i - 1]) : 0);
-            f(at + i, b, std::min(bucket_of(q), max_buckets - 1), tokenize(zr[i], split));
+            f(at + i, b, tokenize(zr[i], split));
         });
     }
 }
@@ -525,19 +525,16 @@ void for_each_left_context(const U* x, const U* z, const lane_layout& layout, to
 }  // namespace
 
 template <class U>
-double ans_left_gain(const U* x, const U* z, const lane_layout& layout, token_config split) {
-    std::vector<symbol_counts> left(left_buckets), above(max_buckets);
+double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double above_bits) {
+    std::vector<symbol_counts> left(left_buckets);
     for (auto& h : left) h.fill(0);
-    for (auto& h : above) h.fill(0);
     std::uint64_t extra_bits = 0;  // an integer sum, as in ans_estimate_bits
-    for_each_left_context(x, z, layout, split, [&](std::uint64_t, int b, int b_above, token t) {
+    for_each_left_context(x, z, layout, token_config{}, [&](std::uint64_t, int b, token t) {
         left[std::size_t(b)][t.symbol]++;
-        above[std::size_t(b_above)][t.symbol]++;
         extra_bits += t.nbits;
     });
-    double left_bits = double(extra_bits), above_bits = double(extra_bits);
+    double left_bits = double(extra_bits);
     for (const auto& h : left) left_bits += entropy_bits(h.data());
-    for (const auto& h : above) above_bits += entropy_bits(h.data());
     return above_bits > 0 ? 1 - left_bits / above_bits : 0;
 }
 
@@ -548,7 +545,7 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
     bit_writer extra;
-    for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, int, token t) {
+    for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, token t) {
         bucket[std::size_t(i)] = std::uint8_t(b);
         symbols[std::size_t(i)] = t.symbol;
         hist[std::size_t(b)][t.symbol]++;
@@ -611,7 +608,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, bool); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
-    template double ans_left_gain<U>(const U*, const U*, const lane_layout&, token_config); \
+    template double ans_left_gain<U>(const U*, const U*, const lane_layout&, double); \
     template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)

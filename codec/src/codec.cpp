@@ -118,7 +118,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         }
         if (try_left) {
             residuals<U>(chosen, sample.data, z.data(), sample.layout);
-            left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, token_config{});
+            left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
         }
     }
     residuals<U>(chosen, x, z.data(), layout);

@@ -68,9 +68,10 @@ constexpr std::uint64_t max_left_context_cols = 1 << 16;
 template <class U>
 void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out);
 // The estimated fraction of method 2's bits that method 4 saves (context-conditional token entropy
-// plus extra bits under each one's buckets, unclustered): a cheap test before encoding both.
+// plus extra bits under each one's buckets, unclustered, version 1's split): a cheap test before
+// encoding both. above_bits is method 2's estimate of the same residuals (ans_estimate_bits).
 template <class U>
-double ans_left_gain(const U* x, const U* z, const lane_layout& layout, token_config split);
+double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double above_bits);
 template <class U>
 void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
 
