@@ -145,11 +145,15 @@ void row_activities(const U* up, const U* upup, std::uint64_t W, F&& f) {
 // out[x] = of(activity of lane x) for a row, from the residual rows above: eight lanes at a time
 // through `small` (of(q) for q < small_activity, ans_avx2.hpp) where AVX2 runs, else lane by lane.
 // Decoding maps activities to contexts this way, encoding to buckets.
+template <class U>
+bool lookup_vectors(bool avx2, const U* up, std::uint64_t W) {
+    return sizeof(U) <= 2 && avx2 && up && W > 12;
+}
 template <class U, class Of>
 void row_lookup(const U* up, const U* upup, std::uint64_t W, bool avx2, const std::uint8_t* small, Of&& of,
                 std::uint8_t* out) {
     if constexpr (sizeof(U) <= 2)
-        if (avx2 && up && W > 12) {
+        if (lookup_vectors(avx2, up, W)) {
             bool large = false;
             const std::uint64_t end = row_contexts8<U>(up, upup, W, small, out, &large);
             for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
@@ -170,18 +174,25 @@ struct small_buckets {
     }
 };
 
-// f(residual, bucket) for every lane, in lane order.
+// f(residual, bucket) for every lane, in lane order: a row's buckets first where vectors take
+// them, else lane by lane in one pass.
 template <class U, class F>
 void for_each_lane(const U* z, const lane_layout& l, F&& f) {
     static const small_buckets table;
     const bool avx2 = ans_avx2_usable();
-    std::vector<std::uint8_t> buckets(static_cast<std::size_t>(l.cols));
+    std::vector<std::uint8_t> buckets;
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
             const U* row = z + (p * l.rows + y) * l.cols;
-            row_lookup<U>(y > 0 ? row - l.cols : nullptr, y > 1 ? row - 2 * l.cols : nullptr, l.cols, avx2, table.of,
-                          activity_bucket, buckets.data());
-            for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], buckets[std::size_t(x)]);
+            const U* up = y > 0 ? row - l.cols : nullptr;
+            const U* upup = y > 1 ? row - 2 * l.cols : nullptr;
+            if (lookup_vectors(avx2, up, l.cols)) {
+                buckets.resize(static_cast<std::size_t>(l.cols));
+                row_lookup<U>(up, upup, l.cols, avx2, table.of, activity_bucket, buckets.data());
+                for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], buckets[std::size_t(x)]);
+            } else {
+                row_activities<U>(up, upup, l.cols, [&](std::uint64_t x, std::uint64_t q) { f(row[x], activity_bucket(q)); });
+            }
         }
 }
 
