@@ -493,16 +493,32 @@ constexpr int left_buckets = 3 * left_activity_buckets;
 // values around it (`neighbours`, and ww = two to the left, w in columns 0 and 1). The values' texture
 // (differences between neighbours) joins the activity; their equality picks one of three
 // families: 2 for a flat area (w = n = nw = ne), 1 when only w = n, else 0.
-template <class U>
+// Interior: a lane of a row below the first, from its third lane to the one before last, whose
+// neighbours need no border rule (the serial loops of method 4 take those lanes apart).
+template <class U, bool Interior>
 inline int left_bucket(const U* row, const U* up, std::uint64_t i, std::uint64_t W, std::uint64_t activity,
                        std::uint64_t z_left) {
-    const neighbours<U> v(row, up, i, W);
-    const U w = v.w, n = v.n, nw = v.nw, ne = v.ne, ww = i > 1 ? row[i - 2] : w;
+    U w, n, nw, ne, ww;
+    if constexpr (Interior) {
+        w = row[i - 1], n = up[i], nw = up[i - 1], ne = up[i + 1], ww = row[i - 2];
+    } else {
+        const neighbours<U> v(row, up, i, W);
+        w = v.w, n = v.n, nw = v.nw, ne = v.ne, ww = i > 1 ? row[i - 2] : w;
+    }
     auto diff = [](U a, U b) { return clamped(U(a > b ? a - b : b - a)); };
     const std::uint64_t texture = diff(w, nw) + diff(n, nw) + diff(ne, n) + diff(w, ww);
     const int family = w != n ? 0 : nw == n && ne == n ? 2 : 1;
     return family * left_activity_buckets +
            std::min(bucket_of(activity + 2 * z_left + texture), left_activity_buckets - 1);
+}
+
+// f(i, std::bool_constant<interior>) for i = 0 .. W - 1, in order.
+template <class F>
+inline void left_lanes(bool has_up, std::uint64_t W, F&& f) {
+    const std::uint64_t begin = has_up ? std::min<std::uint64_t>(2, W) : W, end = has_up && W > 2 ? W - 1 : begin;
+    for (std::uint64_t i = 0; i < begin; ++i) f(i, std::false_type{});
+    for (std::uint64_t i = begin; i < end; ++i) f(i, std::true_type{});
+    for (std::uint64_t i = end; i < W; ++i) f(i, std::false_type{});
 }
 
 // The prediction of lane i of a row from the lanes already known (FORMAT.md 3, border rules included).
@@ -522,12 +538,17 @@ namespace {
 template <class U, class F>
 void for_each_left_context(const U* x, const U* z, const lane_layout& layout, token_config split, F&& f) {
     const std::uint64_t W = layout.cols;
+    std::vector<std::uint64_t> activity;
     for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
         const std::uint64_t y = r % layout.rows, at = r * W;
         const U* zr = z + at;
         const U* up = y > 0 ? x + at - W : nullptr;
-        row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W, [&](std::uint64_t i, std::uint64_t q) {
-            const int b = left_bucket(x + at, up, i, W, q, i > 0 ? clamped(zr[i - 1]) : 0);
+        activity.resize(static_cast<std::size_t>(W));
+        row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W,
+                          [&](std::uint64_t i, std::uint64_t q) { activity[std::size_t(i)] = q; });
+        left_lanes(up != nullptr, W, [&](std::uint64_t i, auto interior) {
+            const int b = left_bucket<U, decltype(interior)::value>(x + at, up, i, W, activity[std::size_t(i)],
+                                                                    i > 0 ? clamped(zr[i - 1]) : 0);
             f(at + i, b, tokenize(zr[i], split));
         });
     }
@@ -587,14 +608,17 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
         auto row_with = [&](auto checked, U* row, const U* up, U* z) {
             constexpr bool Checked = decltype(checked)::value;
             std::uint64_t z_left = 0;
-            for (std::uint64_t i = 0; i < W; ++i) {
-                const int b = left_bucket(row, up, i, W, activity[i], z_left);
+            left_lanes(up != nullptr, W, [&](std::uint64_t i, auto interior) {
+                constexpr bool Interior = decltype(interior)::value;
+                const int b = left_bucket<U, Interior>(row, up, i, W, activity[i], z_left);
                 const unsigned s = rans.template next<Checked>(map[std::size_t(b)]);
                 const U zi = tokens_of.residual<U>(s, extra);
                 z[i] = zi;
                 z_left = clamped(zi);
-                row[i] = U(predict_at<PP, U>(row, up, i, W) + unzigzag<U>(zi));
-            }
+                const U predicted = Interior ? predict_interior<PP, U>(row[i - 1], up[i], up[i - 1], up[i + 1])
+                                             : predict_at<PP, U>(row, up, i, W);
+                row[i] = U(predicted + unzigzag<U>(zi));
+            });
         };
         for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
             const std::uint64_t y = r % layout.rows;
