@@ -23,32 +23,34 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             return
         size = os.path.getsize(path)
         start, end = 0, size - 1
-        rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes="):
+        rng = self.headers.get("Range") or ""
+        partial = rng.startswith("bytes=")
+        if partial:
             first, _, last = rng[6:].partition("-")
             start, end = int(first), min(int(last) if last else size - 1, size - 1)
-            self.send_response(206)
+        # Logged before answering: logged after, a loaded machine let the client go on and the
+        # test read the log before this thread wrote to it.
+        RangeHandler.log.append(("GET", end - start + 1))
+        self.send_response(206 if partial else 200)
+        if partial:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        else:
-            self.send_response(200)
         self.send_header("Content-Length", str(end - start + 1))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         with open(path, "rb") as f:
             f.seek(start)
             self.wfile.write(f.read(end - start + 1))
-        RangeHandler.log.append(("GET", end - start + 1))
 
     def do_HEAD(self):
         path = self.translate_path(self.path)
         if not os.path.isfile(path):
             self.send_error(404)
             return
+        RangeHandler.log.append(("HEAD", 0))
         self.send_response(200)
         self.send_header("Content-Length", str(os.path.getsize(path)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        RangeHandler.log.append(("HEAD", 0))
 
 
 @pytest.fixture
