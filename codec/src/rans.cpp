@@ -150,63 +150,30 @@ byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std:
 
 namespace {
 
-// What encoding a symbol of a context needs: its frequency, its start, and the division by the
-// frequency as a multiplication. A 32-bit division was half of the encoder's rANS time.
-struct encode_symbol {
-    std::uint64_t rcp = 0;    // floor(2^(32 + l) / f) + 1, l = ceil(log2 f): exact for every 32-bit x
-    std::uint64_t x_max = 0;  // states from here renormalise first (2^32 when f is the whole scale)
-    std::uint32_t freq = 0, start = 0;
-    int shift = 0;          // 32 + l
-
-    encode_symbol() = default;
-    encode_symbol(std::uint32_t f, std::uint32_t cum) : freq(f), start(cum) {
-        if (!f) return;
-        int l = 0;
-        while ((std::uint32_t(1) << l) < f) ++l;
-        shift = 32 + l;
-        rcp = std::uint64_t(((unsigned __int128)1 << shift) / f) + 1;
-        x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
-    }
-    // x / f by Granlund and Montgomery's theorem 4.2 (a 33-bit multiplier, a 128-bit product).
-    std::uint32_t quotient(std::uint32_t x) const { return std::uint32_t(((unsigned __int128)x * rcp) >> shift); }
-    // The state after coding this symbol from state x (already renormalised: x < x_max).
-    std::uint32_t next(std::uint32_t x) const {
-        const std::uint32_t q = quotient(x);
-        return (q << prob_bits) + (x - q * freq) + start;
-    }
-};
-
-// Appends 16-bit words, little-endian, last pushed first (rANS writes backwards).
-void append_words_reversed(const std::vector<std::uint16_t>& words, byte_writer& out) {
-    const std::size_t at = out.bytes.size();
-    out.bytes.resize(at + 2 * words.size());
-    std::uint8_t* p = out.bytes.data() + at;
-    for (auto it = words.rbegin(); it != words.rend(); ++it) {
-        *p++ = std::uint8_t(*it);
-        *p++ = std::uint8_t(*it >> 8);
-    }
-}
-
 // Symbol i uses state i mod 32; the words of all states form one stream, in the order the decoder
 // reads them (FORMAT.md 8).
-void write_wide_rans(const encode_symbol* table, const std::uint8_t* ctx, const std::uint8_t* symbols, std::uint64_t n,
-                     byte_writer& out) {
+void write_wide_rans(const std::uint32_t* freq, const std::uint32_t* start, const std::uint8_t* ctx,
+                     const std::uint8_t* symbols, std::uint64_t n, byte_writer& out) {
     std::vector<std::uint16_t> words;
     words.reserve(std::size_t(n / 4 + 16));
     std::uint32_t state[wide_rans_states];
     std::fill(std::begin(state), std::end(state), state_low);
     for (std::uint64_t i = n; i-- > 0;) {
-        const encode_symbol& e = table[std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)]];
+        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
+        const std::uint32_t f = freq[k];
         std::uint32_t& x = state[i % wide_rans_states];
-        if (x >= e.x_max) {
+        if (x >= std::uint64_t((state_low >> prob_bits) << 16) * f) {
             words.push_back(std::uint16_t(x));
             x >>= 16;
         }
-        x = e.next(x);
+        x = ((x / f) << prob_bits) + (x % f) + start[k];
     }
     out.varint(4 * std::uint64_t(wide_rans_states) + 2 * std::uint64_t(words.size()));
     for (std::uint32_t st : state) out.u32(st);
-    append_words_reversed(words, out);
+    for (auto it = words.rbegin(); it != words.rend(); ++it) {
+        out.u8(std::uint8_t(*it));
+        out.u8(std::uint8_t(*it >> 8));
+    }
 }
 
 }  // namespace
@@ -215,9 +182,9 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
                 std::uint64_t n, byte_writer& out, int states) {
     const int contexts = int(counts.size());
     out.u8(std::uint8_t(contexts));
-    std::vector<encode_symbol> table(std::size_t(contexts) * alphabet);
+    std::vector<std::uint32_t> freq(std::size_t(contexts) * alphabet), start(std::size_t(contexts) * alphabet);
     for (int c = 0; c < contexts; ++c) {
-        std::uint32_t f[alphabet];
+        std::uint32_t* f = &freq[std::size_t(c) * alphabet];
         normalize(counts[std::size_t(c)].data(), f);
         int max_symbol = -1, present = 0;
         for (int s = 0; s < alphabet; ++s)
@@ -233,11 +200,11 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
             for (int s = 0; s <= max_symbol; ++s) out.varint(f[s]);
         }
         std::uint32_t cum = 0;
-        for (int s = 0; s < alphabet; ++s) table[std::size_t(c) * alphabet + s] = encode_symbol(f[s], cum), cum += f[s];
+        for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
     }
 
     if (states == wide_rans_states) {
-        write_wide_rans(table.data(), ctx, symbols, n, out);
+        write_wide_rans(freq.data(), start.data(), ctx, symbols, n, out);
         return;
     }
     // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
@@ -245,18 +212,24 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
     for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
     std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
     for (std::uint64_t i = n; i-- > 0;) {
-        const encode_symbol& e = table[std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)]];
+        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
+        const std::uint32_t f = freq[k];
         std::uint32_t& x = state[i % rans_states];
-        if (x >= e.x_max) {
+        const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
+        if (x >= x_max) {
             words[i % rans_states].push_back(std::uint16_t(x));
             x >>= 16;
         }
-        x = e.next(x);
+        x = ((x / f) << prob_bits) + (x % f) + start[k];
     }
     byte_writer ans;
     for (std::uint32_t st : state) ans.u32(st);
     for (int i = 0; i + 1 < rans_states; ++i) ans.varint(words[i].size());
-    for (const auto& w : words) append_words_reversed(w, ans);
+    for (const auto& w : words)
+        for (auto it = w.rbegin(); it != w.rend(); ++it) {
+            ans.u8(std::uint8_t(*it));
+            ans.u8(std::uint8_t(*it >> 8));
+        }
     out.varint(ans.bytes.size());
     out.append(ans.bytes.data(), ans.bytes.size());
 }
