@@ -301,6 +301,8 @@ class Container:
             self._header_lock = threading.Lock()
         except (zipfile.BadZipFile, OSError) as e:
             raise NotByte2BitError(f"{self.path} is not a .b2b file (not a zip archive: {e})") from None
+        except (NotImplementedError, RuntimeError) as e:  # a zip version or flag no .b2b uses: damaged
+            raise CorruptDataError(f"{self.path}: damaged zip archive ({e})") from None
         for info in self._zip.infolist():
             if info.filename in self.sizes:
                 raise CorruptDataError(f"{self.path}: the zip archive holds {info.filename} twice")
@@ -340,7 +342,7 @@ class Container:
                 self._check_local_header(key)
                 data = self._zip.read(key)  # raises unless the bytes match the entry's CRC-32
                 crc = self._zip.getinfo(key).CRC  # so that CRC is theirs: no second pass over them
-            except zipfile.BadZipFile as e:
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:  # (as in _open_zip)
                 raise CorruptDataError(f"{self.path}: entry {key}: {e}") from None
         else:
             data = read_regular_file(os.path.join(self.path, *key.split("/")), size, f"{self.path}: {key}")

@@ -67,6 +67,27 @@ def test_missing_chunk_through_xarray(tmp_path):
         xr.open_zarr(byte2bit.open_store(path), consolidated=False)["data"].values
 
 
+@pytest.mark.parametrize("field, value, where", [
+    (6, b"\x54\x00", "zip archive"),  # version needed to extract: 8.4, which zipfile refuses at open
+    (8, b"\x41\x00", "data/c/0/0"),  # general-purpose flags: encrypted with strong encryption
+])
+def test_zip_versions_and_flags_no_b2b_uses_are_damage(tmp_path, field, value, where):
+    """Bits flipped in a central directory entry into a zip feature no .b2b writes (zipfile raises
+    NotImplementedError or RuntimeError for them) are a clear error, in loading and inspecting."""
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    blob = bytearray(path.read_bytes())
+    at = blob.rfind(b"PK\x01\x02", 0, blob.rfind(b"data/c/0/0"))  # the chunk's central directory entry
+    blob[at + field:at + field + 2] = value
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CorruptDataError, match=where):
+        byte2bit.load_byte2bit(path)
+    try:
+        assert not byte2bit.inspect_byte2bit(path).ok
+    except Byte2BitError:
+        pass
+
+
 def test_older_files_are_read_and_say_what_they_cannot_check(tmp_path):
     """Container format 1 had no manifest and skipped chunks equal to the fill value."""
     path = tmp_path / "old.b2b"
