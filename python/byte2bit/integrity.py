@@ -160,13 +160,15 @@ def array_meta(name: str, doc: dict, where: str) -> ArrayMeta:
     if len(chunks) != len(shape):
         raise CorruptDataError(f"{what}: chunk_shape {chunks} does not fit shape {shape}")
     keys = doc.get("chunk_key_encoding", {"name": "default"})
-    if not isinstance(keys, dict) or keys.get("name") != "default" or \
-            (keys.get("configuration") or {}).get("separator", "/") != "/":
+    key_conf = (keys.get("configuration") if isinstance(keys, dict) else None) or {}
+    if not isinstance(keys, dict) or keys.get("name") != "default" or not isinstance(key_conf, dict) or \
+            key_conf.get("separator", "/") != "/":
         raise CorruptDataError(f"{what}: chunk_key_encoding must be the default with '/'")
     data_type = doc.get("data_type")
     try:
         if isinstance(data_type, dict):  # fixed-length bytes: {"name": ..., "configuration": {"length_bytes": n}}
-            length = data_type.get("configuration", {}).get("length_bytes")
+            conf = data_type.get("configuration", {})
+            length = conf.get("length_bytes") if isinstance(conf, dict) else None
             if not isinstance(length, int) or not 0 < length <= 1 << 20:
                 raise TypeError
             dtype = np.dtype(f"S{length}")

@@ -88,6 +88,24 @@ def test_zip_versions_and_flags_no_b2b_uses_are_damage(tmp_path, field, value, w
         pass
 
 
+@pytest.mark.parametrize("field, value", [("chunk_key_encoding", {"name": "default", "configuration": [None]}),
+                                          ("data_type", {"name": "fixed_length_bytes", "configuration": [3]})])
+def test_metadata_of_the_wrong_shape_is_damage(tmp_path, field, value):
+    """A zarr.json whose nested configuration is not an object (with a manifest rewritten to match)
+    is a clear error in loading and in inspect, not an AttributeError (found by test_mutations)."""
+    path = tmp_path / "x.b2b"
+    byte2bit.save_byte2bit(path, IMAGE)
+    doc = json.loads(entries(path.read_bytes())["data/zarr.json"])
+    doc[field] = value
+    path.write_bytes(rezip(path.read_bytes(), {"data/zarr.json": json.dumps(doc).encode()}))
+    with pytest.raises(Byte2BitError):
+        byte2bit.load_byte2bit(path)
+    try:
+        assert not byte2bit.inspect_byte2bit(path).ok
+    except Byte2BitError:
+        pass
+
+
 def test_older_files_are_read_and_say_what_they_cannot_check(tmp_path):
     """Container format 1 had no manifest and skipped chunks equal to the fill value."""
     path = tmp_path / "old.b2b"
