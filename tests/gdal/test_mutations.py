@@ -108,7 +108,9 @@ def load_or_error(path):
         return None, e
 
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: every run tries the same 120 examples, so a failure reproduces. To explore, set
+# derandomize=False and pass --hypothesis-seed (seed 4 found the zip-version bug that way).
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @SETTINGS
