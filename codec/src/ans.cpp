@@ -55,7 +55,8 @@ inline int bucket_of(std::uint64_t q) {
 }
 
 // Greedy merging of adjacent buckets into at most max_contexts contexts, while merging does not
-// cost more bits than it saves in tables.
+// cost more bits than it saves in tables. Each pair's merged cost is kept: a merge changes only the
+// two pairs next to it (recomputing them all took 4% of level 4 encoding).
 std::vector<std::uint8_t> cluster(std::vector<symbol_counts>& hist, int max_ctx,
                                   std::vector<symbol_counts>& merged) {
     struct group {
@@ -68,27 +69,28 @@ std::vector<std::uint8_t> cluster(std::vector<symbol_counts>& hist, int max_ctx,
     };
     std::vector<group> groups;
     for (int b = 0; b < int(hist.size()); ++b) groups.push_back({b, b, hist[b], cost_of(hist[b])});
+    auto pair_cost = [&](std::size_t i) {  // of groups i and i + 1 merged
+        symbol_counts c;
+        for (int s = 0; s < alphabet; ++s) c[s] = groups[i].counts[s] + groups[i + 1].counts[s];
+        return cost_of(c);
+    };
+    std::vector<double> pairs;
+    for (std::size_t i = 0; i + 1 < groups.size(); ++i) pairs.push_back(pair_cost(i));
     while (groups.size() > 1) {
         double best = 0;
         std::size_t at = 0;
-        symbol_counts best_counts{};
-        bool found = false;
-        for (std::size_t i = 0; i + 1 < groups.size(); ++i) {
-            symbol_counts c;
-            for (int s = 0; s < alphabet; ++s) c[s] = groups[i].counts[s] + groups[i + 1].counts[s];
-            const double delta = cost_of(c) - groups[i].cost - groups[i + 1].cost;
-            if (!found || delta < best) {
-                best = delta;
-                at = i;
-                best_counts = c;
-                found = true;
-            }
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+            const double delta = pairs[i] - groups[i].cost - groups[i + 1].cost;
+            if (i == 0 || delta < best) best = delta, at = i;
         }
         if (best > 0 && int(groups.size()) <= max_ctx) break;
         groups[at].last = groups[at + 1].last;
-        groups[at].counts = best_counts;
-        groups[at].cost = cost_of(best_counts);
+        for (int s = 0; s < alphabet; ++s) groups[at].counts[s] += groups[at + 1].counts[s];
+        groups[at].cost = pairs[at];
         groups.erase(groups.begin() + std::ptrdiff_t(at) + 1);
+        pairs.erase(pairs.begin() + std::ptrdiff_t(at));
+        if (at > 0) pairs[at - 1] = pair_cost(at - 1);
+        if (at < pairs.size()) pairs[at] = pair_cost(at);
     }
     std::vector<std::uint8_t> map(hist.size());
     merged.clear();
@@ -174,25 +176,20 @@ struct small_buckets {
     }
 };
 
-// f(residual, bucket) for every lane, in lane order: a row's buckets first where vectors take
-// them, else lane by lane in one pass.
-template <class U, class F>
-void for_each_lane(const U* z, const lane_layout& l, F&& f) {
+// Every row's buckets, into the bytes out(row) points to (row: from 0 over all planes), then
+// f(row's residuals, its buckets): vectors find a row's buckets where they run, else lane by lane.
+template <class U, class Out, class F>
+void bucket_rows(const U* z, const lane_layout& l, Out&& out, F&& f) {
     static const small_buckets table;
     const bool avx2 = ans_avx2_usable();
-    std::vector<std::uint8_t> buckets;
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
             const U* row = z + (p * l.rows + y) * l.cols;
             const U* up = y > 0 ? row - l.cols : nullptr;
             const U* upup = y > 1 ? row - 2 * l.cols : nullptr;
-            if (lookup_vectors(avx2, up, l.cols)) {
-                buckets.resize(static_cast<std::size_t>(l.cols));
-                row_lookup<U>(up, upup, l.cols, avx2, table.of, activity_bucket, buckets.data());
-                for (std::uint64_t x = 0; x < l.cols; ++x) f(row[x], buckets[std::size_t(x)]);
-            } else {
-                row_activities<U>(up, upup, l.cols, [&](std::uint64_t x, std::uint64_t q) { f(row[x], activity_bucket(q)); });
-            }
+            std::uint8_t* b = out(p * l.rows + y);
+            row_lookup<U>(up, upup, l.cols, avx2, table.of, activity_bucket, b);
+            f(row, const_cast<const std::uint8_t*>(b));
         }
 }
 
@@ -203,10 +200,13 @@ double ans_estimate_bits(const U* z, const lane_layout& layout) {
     std::vector<symbol_counts> hist(max_buckets);
     for (auto& h : hist) h.fill(0);
     std::uint64_t extra = 0;  // an integer sum: a double one chained a 4-cycle add per lane
-    for_each_lane(z, layout, [&](U v, std::uint8_t b) {
-        const token t = tokenize(v, token_config{});
-        hist[b][t.symbol]++;
-        extra += t.nbits;
+    std::vector<std::uint8_t> buckets(static_cast<std::size_t>(layout.cols));
+    bucket_rows(z, layout, [&](std::uint64_t) { return buckets.data(); }, [&](const U* row, const std::uint8_t* b) {
+        for (std::uint64_t x = 0; x < layout.cols; ++x) {
+            const token t = tokenize(row[x], token_config{});
+            hist[b[x]][t.symbol]++;
+            extra += t.nbits;
+        }
     });
     double bits = double(extra);
     for (auto& h : hist) bits += entropy_bits(h.data());
@@ -232,18 +232,21 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
     static constexpr token_config for32[] = {{4, 2}, {6, 2}, {5, 3}};
     const token_config* candidates = bits == 8 ? for8 : bits == 16 ? for16 : for32;
     const int count = bits == 8 ? 4 : bits == 16 ? 6 : 3;
+    // Each bucket's keys that occur, found once: most of the 1152 do not.
+    std::vector<std::vector<std::pair<int, std::uint64_t>>> present(fine.size());
+    for (std::size_t b = 0; b < fine.size(); ++b)
+        for (int key = 0; key < fine_keys; ++key)
+            if (fine[b][std::size_t(key)]) present[b].push_back({key, fine[b][std::size_t(key)]});
     token_config best;
     double best_bits = -1;
     for (int i = 0; i < count; ++i) {
         const token_config c = candidates[i];
         double total = 0;
         int tables = 0, max_symbol = 0;
-        for (const auto& f : fine) {
+        for (const auto& keys : present) {
             symbol_counts h{};
-            bool used = false;
-            for (int key = 0; key < fine_keys; ++key) {
-                if (!f[std::size_t(key)]) continue;
-                used = true;
+            const bool used = !keys.empty();
+            for (const auto& [key, times] : keys) {
                 int symbol, nbits;
                 if (key < 256) {
                     const token t = tokenize(std::uint64_t(key), c);
@@ -252,8 +255,8 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
                     const int n = 8 + (key - 256) / 16, top = (key - 256) % 16;
                     symbol = (1 << c.k) + ((n - c.k) << c.m) + (top >> (4 - c.m)), nbits = n - c.m;
                 }
-                h[std::size_t(symbol)] += f[std::size_t(key)];
-                total += double(f[std::size_t(key)]) * nbits;
+                h[std::size_t(symbol)] += times;
+                total += double(times) * nbits;
                 max_symbol = std::max(max_symbol, symbol);
             }
             if (used) total += entropy_bits(h.data()), ++tables;
@@ -276,25 +279,31 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     token_config split = forced ? *forced : token_config{};
     const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
     {
-        std::uint64_t i = 0;
-        for_each_lane(z, layout, [&](U, std::uint8_t b) {
-            used_buckets = std::max(used_buckets, b + 1);
-            buckets[std::size_t(i++)] = b;
-        });
-        if (may_choose) {  // counted per bucket used only: a small chunk does not clear 590 KB
-            std::vector<std::array<std::uint64_t, fine_keys>> fine(static_cast<std::size_t>(used_buckets));
-            for (i = 0; i < n; ++i) fine[buckets[std::size_t(i)]][std::size_t(fine_key(z[i]))]++;
-            split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts));
-        }
-        for (i = 0; i < n; ++i) {
-            const token t = tokenize(z[i], split);
-            symbols[std::size_t(i)] = t.symbol;
-            extra.put(t.extra, t.nbits);
-        }
+        // The split's histograms grow with the buckets seen: a small chunk does not clear 590 KB.
+        std::vector<std::array<std::uint64_t, fine_keys>> fine(may_choose ? 1 : 0);
+        bucket_rows(z, layout, [&](std::uint64_t r) { return &buckets[std::size_t(r * layout.cols)]; },
+                    [&](const U* row, const std::uint8_t* b) {
+                        for (std::uint64_t x = 0; x < layout.cols; ++x) {
+                            if (b[x] >= used_buckets) {
+                                used_buckets = b[x] + 1;
+                                if (may_choose) fine.resize(std::size_t(used_buckets));
+                            }
+                            if (may_choose) fine[b[x]][std::size_t(fine_key(row[x]))]++;
+                        }
+                    });
+        if (may_choose) split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts));
     }
     std::vector<symbol_counts> hist(static_cast<std::size_t>(used_buckets));
     for (auto& h : hist) h.fill(0);
-    for (std::uint64_t i = 0; i < n; ++i) hist[buckets[std::size_t(i)]][symbols[std::size_t(i)]]++;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const token t = tokenize(z[i], split);
+        symbols[std::size_t(i)] = t.symbol;
+        hist[buckets[std::size_t(i)]][t.symbol]++;
+        if constexpr (sizeof(U) <= 4)
+            extra.put_at_most_32(t.extra, t.nbits);
+        else
+            extra.put(t.extra, t.nbits);
+    }
     std::vector<symbol_counts> ctx_counts;
     const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);
 

@@ -96,41 +96,38 @@ public:
         }
         put_at_most_32(value, nbits);
     }
-    std::vector<std::uint8_t> finish() {
-        for (; fill_ > 0; fill_ -= 8, acc_ >>= 8) {
-            if (used_ == out_.size()) grow();
-            out_[used_++] = std::uint8_t(acc_);
-        }
-        out_.resize(used_);
-        used_ = 0;
-        acc_ = 0;
-        fill_ = 0;
-        return std::move(out_);
-    }
-
-private:
-    // Whole 32-bit words leave the accumulator (little-endian, as a byte at a time would); fewer
-    // than 32 bits stay, so a put of up to 32 more cannot overflow it.
+    // For callers whose values never exceed 32 bits (lanes of up to 32 bits).
     __attribute__((always_inline)) void put_at_most_32(std::uint64_t value, int nbits) {  // 0 bits: nothing
         acc_ |= (value & ((std::uint64_t(1) << nbits) - 1)) << fill_;
-        fill_ += nbits;
+        fill_ += std::uint64_t(nbits);
         if (fill_ >= 32) {
-            if (__builtin_expect(out_.size() - used_ < 4, 0)) grow();
-            const std::uint32_t word = std::uint32_t(acc_);
-            const std::uint8_t le[4] = {std::uint8_t(word), std::uint8_t(word >> 8), std::uint8_t(word >> 16),
-                                        std::uint8_t(word >> 24)};
-            std::memcpy(out_.data() + used_, le, 4);
-            used_ += 4;
+            if (__builtin_expect(used_ == words_.size(), 0)) grow();
+            words_[used_++] = std::uint32_t(acc_);
             acc_ >>= 32;
             fill_ -= 32;
         }
     }
-    __attribute__((noinline)) void grow() { out_.resize(std::max<std::size_t>(4096, 2 * out_.size())); }
+    std::vector<std::uint8_t> finish() {
+        std::vector<std::uint8_t> out(4 * used_ + (fill_ + 7) / 8);
+        if (used_) std::memcpy(out.data(), words_.data(), 4 * used_);  // little-endian host, as bit_reader assumes
+        for (std::size_t i = 4 * used_; i < out.size(); ++i, acc_ >>= 8) out[i] = std::uint8_t(acc_);
+        words_.clear();
+        used_ = 0;
+        acc_ = 0;
+        fill_ = 0;
+        return out;
+    }
 
-    std::vector<std::uint8_t> out_;  // [0, used_) written
+private:
+    // Whole 32-bit words leave the accumulator; fewer than 32 bits stay, so a put of up to 32 more
+    // cannot overflow it. Words, not bytes: a byte store may alias the accumulator, and the compiler
+    // then kept it in memory, a store and a load per put.
+    __attribute__((noinline)) void grow() { words_.resize(std::max<std::size_t>(1024, 2 * words_.size())); }
+
+    std::vector<std::uint32_t> words_;  // [0, used_) written
     std::size_t used_ = 0;
     std::uint64_t acc_ = 0;
-    int fill_ = 0;
+    std::uint64_t fill_ = 0;  // not int: a uint32_t store may alias an int
 };
 
 // LSB-first bit input from a 64-bit buffer refilled 8 bytes at a time. Reads past the end yield
