@@ -225,8 +225,10 @@ inline int fine_key(std::uint64_t z) {
 }
 
 // The split that codes `fine` (one histogram per bucket) smallest, by the entropy of the tokens in
-// each bucket plus raw bits plus an estimate of what the larger tables cost.
-token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>>& fine, int bits, int max_ctx) {
+// each bucket plus raw bits plus an estimate of what the larger tables cost. Sets `hist` to each
+// bucket's token histogram under that split: the same counts tokenizing every lane would give.
+token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>>& fine, int bits, int max_ctx,
+                          std::vector<symbol_counts>& hist) {
     static constexpr token_config for8[] = {{4, 2}, {5, 2}, {6, 2}, {8, 0}};
     static constexpr token_config for16[] = {{4, 2}, {5, 2}, {6, 2}, {7, 2}, {6, 3}, {7, 3}};
     static constexpr token_config for32[] = {{4, 2}, {6, 2}, {5, 3}};
@@ -239,12 +241,16 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
             if (fine[b][std::size_t(key)]) present[b].push_back({key, fine[b][std::size_t(key)]});
     token_config best;
     double best_bits = -1;
+    std::vector<symbol_counts> trial;
     for (int i = 0; i < count; ++i) {
         const token_config c = candidates[i];
         double total = 0;
         int tables = 0, max_symbol = 0;
-        for (const auto& keys : present) {
-            symbol_counts h{};
+        trial.resize(present.size());
+        for (std::size_t b = 0; b < present.size(); ++b) {
+            const auto& keys = present[b];
+            symbol_counts& h = trial[b];
+            h.fill(0);
             const bool used = !keys.empty();
             for (const auto& [key, times] : keys) {
                 int symbol, nbits;
@@ -262,7 +268,7 @@ token_config choose_split(const std::vector<std::array<std::uint64_t, fine_keys>
             if (used) total += entropy_bits(h.data()), ++tables;
         }
         total += std::min(tables, max_ctx) * (16 + 10.0 * (max_symbol + 1));
-        if (best_bits < 0 || total < best_bits) best_bits = total, best = c;
+        if (best_bits < 0 || total < best_bits) best_bits = total, best = c, std::swap(hist, trial);
     }
     return best;
 }
@@ -278,12 +284,13 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     bit_writer extra;
     token_config split = forced ? *forced : token_config{};
     const bool may_choose = !forced && sizeof(U) < 8;  // 64-bit lanes fill the alphabet with version 1's split
+    std::vector<symbol_counts> hist;  // per bucket
     {
         // The split's histograms grow with the buckets seen: a small chunk does not clear 590 KB.
         std::vector<std::array<std::uint64_t, fine_keys>> fine(may_choose ? 1 : 0);
         bucket_rows(z, layout, [&](std::uint64_t r) { return &buckets[std::size_t(r * layout.cols)]; },
-                    [&](const U* row, const std::uint8_t* b) {
-                        for (std::uint64_t x = 0; x < layout.cols; ++x) {
+                    [&, W = layout.cols](const U* row, const std::uint8_t* b) {  // (a count may alias layout)
+                        for (std::uint64_t x = 0; x < W; ++x) {
                             if (b[x] >= used_buckets) {
                                 used_buckets = b[x] + 1;
                                 if (may_choose) fine.resize(std::size_t(used_buckets));
@@ -291,18 +298,28 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
                             if (may_choose) fine[b[x]][std::size_t(fine_key(row[x]))]++;
                         }
                     });
-        if (may_choose) split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts));
+        if (may_choose) split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts), hist);
     }
-    std::vector<symbol_counts> hist(static_cast<std::size_t>(used_buckets));
-    for (auto& h : hist) h.fill(0);
-    for (std::uint64_t i = 0; i < n; ++i) {
+    if (!may_choose) {
+        hist.resize(static_cast<std::size_t>(used_buckets));
+        for (auto& h : hist) h.fill(0);
+        for (std::uint64_t i = 0; i < n; ++i) hist[buckets[std::size_t(i)]][tokenize(z[i], split).symbol]++;
+    }
+    auto each = [&](std::uint64_t i) {
         const token t = tokenize(z[i], split);
         symbols[std::size_t(i)] = t.symbol;
-        hist[buckets[std::size_t(i)]][t.symbol]++;
-        if constexpr (sizeof(U) <= 4)
-            extra.put_at_most_32(t.extra, t.nbits);
-        else
+        return t;
+    };
+    if constexpr (sizeof(U) <= 4) {
+        extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
+            const token t = each(i);
+            value = t.extra, nbits = t.nbits;
+        });
+    } else {
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const token t = each(i);
             extra.put(t.extra, t.nbits);
+        }
     }
     std::vector<symbol_counts> ctx_counts;
     const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);

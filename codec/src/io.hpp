@@ -107,6 +107,33 @@ public:
             fill_ -= 32;
         }
     }
+    // put_at_most_32(value, nbits) for i in [0, count), where f(i, value, nbits) gives them. In a
+    // loop of puts that also stores bytes the writer's members stay in memory (a byte store may
+    // alias them); here the accumulator is a local for each block of values.
+    template <class F>
+    void put_each(std::uint64_t count, F&& f) {
+        constexpr std::uint64_t block = 4096;  // values, so at most `block` words
+        for (std::uint64_t i0 = 0; i0 < count; i0 += block) {
+            const std::uint64_t i1 = std::min(count, i0 + block);
+            if (words_.size() - used_ < block) words_.resize(std::max(2 * words_.size(), used_ + block));
+            std::uint32_t* w = words_.data() + used_;
+            std::uint64_t acc = acc_, fill = fill_;
+            for (std::uint64_t i = i0; i < i1; ++i) {
+                std::uint64_t value;
+                int nbits;
+                f(i, value, nbits);
+                acc |= (value & ((std::uint64_t(1) << nbits) - 1)) << fill;
+                fill += std::uint64_t(nbits);
+                if (fill >= 32) {
+                    *w++ = std::uint32_t(acc);
+                    acc >>= 32;
+                    fill -= 32;
+                }
+            }
+            used_ = std::size_t(w - words_.data());
+            acc_ = acc, fill_ = fill;
+        }
+    }
     std::vector<std::uint8_t> finish() {
         std::vector<std::uint8_t> out(4 * used_ + (fill_ + 7) / 8);
         if (used_) std::memcpy(out.data(), words_.data(), 4 * used_);  // little-endian host, as bit_reader assumes
