@@ -22,12 +22,49 @@ enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3
 // How many of the predictor candidates, best ranked by magnitude_bits, get ans_estimate_bits.
 constexpr int estimated_candidates = 4;
 
+// How many of z[0 .. n) have each bit length, for 8- and 16-bit lanes: from how many are at least
+// 2^t for each t, loops of compares the compiler vectorises (a bit length per lane cost 9% of
+// level 4 encoding). Counted in blocks that fit 16-bit sums, the widest vectors.
+template <class U>
+__attribute__((always_inline)) inline void count_bit_lengths(const U* z, std::uint64_t n, std::uint64_t* lengths) {
+    constexpr int B = 8 * sizeof(U);
+    std::uint64_t at_least[B] = {};
+    for (std::uint64_t i0 = 0; i0 < n; i0 += 0xFFFF) {
+        const std::uint64_t m = std::min<std::uint64_t>(n - i0, 0xFFFF);
+        for (int t = 0; t < B; ++t) {
+            const U bound = U(1u << t);
+            std::uint16_t c = 0;
+            for (std::uint64_t i = 0; i < m; ++i) c = std::uint16_t(c + (z[i0 + i] >= bound));
+            at_least[t] += c;
+        }
+    }
+    lengths[0] = n - at_least[0];
+    for (int b = 1; b < B; ++b) lengths[b] = at_least[b - 1] - at_least[b];
+    lengths[B] = at_least[B - 1];
+}
+#if defined(__x86_64__)
+template <class U>
+__attribute__((target("avx2"), flatten)) void count_bit_lengths_avx2(const U* z, std::uint64_t n,
+                                                                     std::uint64_t* lengths) {
+    count_bit_lengths<U>(z, n, lengths);
+}
+#endif
+
 // A cheap stand-in for the coded size of residuals, to rank predictors: the order-0 entropy of
 // their bit lengths plus the bits below each leading one (what tokens without contexts would cost).
 template <class U>
 double magnitude_bits(const U* z, std::uint64_t n) {
     std::array<std::uint64_t, 8 * sizeof(U) + 1> lengths{};
-    for (std::uint64_t i = 0; i < n; ++i) lengths[std::size_t(bit_length(z[i]))]++;
+    if constexpr (sizeof(U) <= 2) {
+#if defined(__x86_64__)
+        if (simd() >= simd_level::avx2)
+            count_bit_lengths_avx2<U>(z, n, lengths.data());
+        else
+#endif
+            count_bit_lengths<U>(z, n, lengths.data());
+    } else {
+        for (std::uint64_t i = 0; i < n; ++i) lengths[std::size_t(bit_length(z[i]))]++;
+    }
     double bits = 0;
     for (std::size_t b = 0; b < lengths.size(); ++b) {
         if (!lengths[b]) continue;
