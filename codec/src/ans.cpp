@@ -602,14 +602,24 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
-    bit_writer extra;
     for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, token t) {
         bucket[std::size_t(i)] = std::uint8_t(b);
         symbols[std::size_t(i)] = t.symbol;
         hist[std::size_t(b)][t.symbol]++;
-        extra.put(t.extra, t.nbits);
     });
     write_clustered_rans(hist, split.tokens(int(sizeof(U) * 8)), bucket.data(), symbols.data(), n, out);
+    bit_writer extra;  // in a pass of its own, tokenizing again: see bit_writer::put_each
+    if constexpr (sizeof(U) <= 4) {
+        extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
+            const token t = tokenize(z[i], split);
+            value = t.extra, nbits = t.nbits;
+        });
+    } else {
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const token t = tokenize(z[i], split);
+            extra.put(t.extra, t.nbits);
+        }
+    }
     const std::vector<std::uint8_t> raw = extra.finish();
     out.append(raw.data(), raw.size());
 }
