@@ -560,21 +560,30 @@ inline U predict_at(const U* row, const U* up, std::uint64_t i, std::uint64_t W)
 
 namespace {
 
-// Calls f(lane index, left-context bucket, token) for every lane, in lane order.
+// Calls f(lane index, left-context bucket, token) for every lane, in lane order. Lanes of up to 16
+// bits find a row's interior buckets eight at a time where AVX2 runs (in encoding, every lane is known).
 template <class U, class F>
 void for_each_left_context(const U* x, const U* z, const lane_layout& layout, token_config split, F&& f) {
     const std::uint64_t W = layout.cols;
-    std::vector<std::uint64_t> activity;
+    using activity_t = typename std::conditional<sizeof(U) <= 2, std::uint32_t, std::uint64_t>::type;
+    std::vector<activity_t> activity(static_cast<std::size_t>(W));
+    std::vector<std::uint8_t> buckets(static_cast<std::size_t>(W));
+    const bool avx2 = sizeof(U) <= 2 && ans_avx2_usable();
     for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
         const std::uint64_t y = r % layout.rows, at = r * W;
         const U* zr = z + at;
         const U* up = y > 0 ? x + at - W : nullptr;
-        activity.resize(static_cast<std::size_t>(W));
         row_activities<U>(y > 0 ? zr - W : nullptr, y > 1 ? zr - 2 * W : nullptr, W,
-                          [&](std::uint64_t i, std::uint64_t q) { activity[std::size_t(i)] = q; });
+                          [&](std::uint64_t i, std::uint64_t q) { activity[std::size_t(i)] = activity_t(q); });
+        std::uint64_t vectored = 0;  // interior lanes [2, vectored) have their buckets
+        if constexpr (sizeof(U) <= 2)
+            if (avx2 && up && W > 3)
+                vectored = row_left_buckets8<U>(x + at, up, zr, activity.data(), 2, W - 1, buckets.data());
         left_lanes(up != nullptr, W, [&](std::uint64_t i, auto interior) {
-            const int b = left_bucket<U, decltype(interior)::value>(x + at, up, i, W, activity[std::size_t(i)],
-                                                                    i > 0 ? clamped(zr[i - 1]) : 0);
+            const int b = decltype(interior)::value && i < vectored
+                              ? buckets[std::size_t(i)]
+                              : left_bucket<U, decltype(interior)::value>(x + at, up, i, W, activity[std::size_t(i)],
+                                                                          i > 0 ? clamped(zr[i - 1]) : 0);
             f(at + i, b, tokenize(zr[i], split));
         });
     }

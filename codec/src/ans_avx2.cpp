@@ -60,6 +60,45 @@ __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* up
     return x;
 }
 
+// ans.cpp's left_bucket: texture |w - nw| + |n - nw| + |ne - n| + |w - ww| joins activity + 2 z_left,
+// whose bucket_of (capped at 31: every sum from 2^16 on) comes from the exponent of its float, exact
+// below 2^24; the family (0, 1 or 2) from the equalities of w, n, nw and ne.
+template <class U>
+__attribute__((target("avx2"))) std::uint64_t left_buckets8(const U* row, const U* up, const U* zrow,
+                                                            const std::uint32_t* activity, std::uint64_t i0,
+                                                            std::uint64_t i1, std::uint8_t* out) {
+    const __m256i cap = _mm256_set1_epi32(1 << 16), two = _mm256_set1_epi32(2), top = _mm256_set1_epi32(31);
+    const __m256i family_step = _mm256_set1_epi32(32);
+    const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                              0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    std::uint64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        const __m256i w = load8(row + i - 1), ww = load8(row + i - 2);
+        const __m256i n = load8(up + i), nw = load8(up + i - 1), ne = load8(up + i + 1);
+        const __m256i texture = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_abs_epi32(_mm256_sub_epi32(w, nw)), _mm256_abs_epi32(_mm256_sub_epi32(n, nw))),
+            _mm256_add_epi32(_mm256_abs_epi32(_mm256_sub_epi32(ne, n)), _mm256_abs_epi32(_mm256_sub_epi32(w, ww))));
+        const __m256i act = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(activity + i));
+        const __m256i z_left = load8(zrow + i - 1);
+        const __m256i q = _mm256_min_epu32(_mm256_add_epi32(_mm256_add_epi32(act, _mm256_slli_epi32(z_left, 1)), texture),
+                                           cap);
+        // bit_length(q) for q >= 1: the float's biased exponent less 126.
+        const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(q)), 23),
+                                           _mm256_set1_epi32(126));
+        const __m256i below = _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_sub_epi32(e, two)), _mm256_set1_epi32(1));
+        __m256i bucket = _mm256_add_epi32(_mm256_sub_epi32(_mm256_add_epi32(e, e), two), below);
+        bucket = _mm256_min_epi32(_mm256_blendv_epi8(bucket, q, _mm256_cmpgt_epi32(two, q)), top);  // q < 2: q
+        const __m256i same_wn = _mm256_cmpeq_epi32(w, n);
+        const __m256i flat = _mm256_and_si256(same_wn, _mm256_and_si256(_mm256_cmpeq_epi32(nw, n), _mm256_cmpeq_epi32(ne, n)));
+        const __m256i family = _mm256_add_epi32(_mm256_and_si256(same_wn, family_step), _mm256_and_si256(flat, family_step));
+        const __m256i b = _mm256_shuffle_epi8(_mm256_add_epi32(family, bucket), bytes_of);
+        const std::uint64_t eight = std::uint64_t(std::uint32_t(_mm256_cvtsi256_si32(b))) |
+                                    std::uint64_t(std::uint32_t(_mm256_extract_epi32(b, 4))) << 32;
+        std::memcpy(out + i, &eight, 8);
+    }
+    return i;
+}
+
 // For each 4-bit mask of renormalizing states in a half vector: the bytes that move the next words,
 // in state order, into those states' 32-bit elements (zero elsewhere).
 struct word_shuffles {
@@ -188,6 +227,16 @@ std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const s
 }
 
 template <class U>
+std::uint64_t row_left_buckets8(const U* row, const U* up, const U* zrow, const std::uint32_t* activity,
+                                std::uint64_t i0, std::uint64_t i1, std::uint8_t* out) {
+#ifdef B2B_ANS_AVX2
+    return left_buckets8<U>(row, up, zrow, activity, i0, i1, out);
+#else
+    return i0;
+#endif
+}
+
+template <class U>
 std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, token_config split, bit_reader& extra,
                                U* z) {
 #ifdef B2B_ANS_AVX2
@@ -204,6 +253,12 @@ template std::uint64_t row_contexts8<std::uint8_t>(const std::uint8_t*, const st
                                                    const std::uint8_t*, std::uint8_t*, bool*);
 template std::uint64_t row_contexts8<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
                                                     const std::uint8_t*, std::uint8_t*, bool*);
+template std::uint64_t row_left_buckets8<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, const std::uint8_t*,
+                                                       const std::uint32_t*, std::uint64_t, std::uint64_t,
+                                                       std::uint8_t*);
+template std::uint64_t row_left_buckets8<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*,
+                                                        const std::uint32_t*, std::uint64_t, std::uint64_t,
+                                                        std::uint8_t*);
 template std::uint64_t token_residuals8<std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config, bit_reader&,
                                                       std::uint8_t*);
 template std::uint64_t token_residuals8<std::uint16_t>(const std::uint8_t*, std::uint64_t, token_config, bit_reader&,

@@ -35,6 +35,14 @@ template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,
                             std::uint8_t* ctx, bool* large);
 
+// Method 4's buckets of lanes [i0, i) of a row below the first, where every lane is known
+// (encoding): ans.cpp's left_bucket for interior lanes (2 <= i0, i <= W - 1), for the largest i <=
+// i1 eight lanes at a time reach; returns i. activity[x]: the row's activities (below 2^21 for
+// lanes of up to 16 bits), zrow its residuals.
+template <class U>
+std::uint64_t row_left_buckets8(const U* row, const U* up, const U* zrow, const std::uint32_t* activity,
+                                std::uint64_t i0, std::uint64_t i1, std::uint8_t* out);
+
 // Residuals z[0 .. i) of symbols[0 .. i), reading their raw bits from `extra`, for the largest i
 // <= n (a multiple of 8) whose bits lie safely inside the data; the reader is left after them.
 // Returns i: the caller reads the rest one by one.

@@ -320,6 +320,56 @@ void simd_paths_agree() {
     set_simd_level(supported_simd());
 }
 
+// Encoding gives the same bytes on every vector path (residuals, bucket and bit-length counts,
+// method 4's buckets): whole streams at every level, method 4's body and its gain estimate, on
+// smooth data, noise, extremes (where the activities reach their cap) and flat areas.
+template <class U>
+void encoders_agree_on_every_path() {
+    using namespace byte2bit::detail;
+    std::mt19937_64 rng(31);
+    const dtype t = sizeof(U) == 1 ? dtype::uint8 : sizeof(U) == 2 ? dtype::uint16 : sizeof(U) == 4 ? dtype::uint32 : dtype::uint64;
+    for (const auto& dims : std::vector<std::array<std::uint64_t, 3>>{{1, 40, 77}, {2, 19, 12}, {1, 300, 9}, {1, 6, 300}}) {
+        lane_layout l;
+        l.bits = int(sizeof(U) * 8);
+        l.planes = dims[0], l.rows = dims[1], l.cols = dims[2];
+        for (int pattern = 0; pattern < 4; ++pattern) {
+            std::vector<U> x(l.count()), z(l.count());
+            U v = U(U(~U(0)) / 3);
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                v = U(v + U(rng() % 7) - 3);
+                const U top = U(~U(0));
+                x[i] = pattern == 0   ? v
+                       : pattern == 1 ? U(rng())
+                       : pattern == 2 ? (rng() % 3 ? (rng() & 1 ? top : U(0)) : U(rng()))
+                                      : (i / 23 % 3 ? U(7) : U(v >> (rng() % 8)));
+            }
+            residuals<U>(predictor::med, x.data(), z.data(), l);
+            std::vector<std::vector<std::uint8_t>> outputs;
+            std::vector<double> gains;
+            for (int level = 0; level <= int(supported_simd()); ++level) {
+                set_simd_level(simd_level(level));
+                std::vector<std::uint8_t> all;
+                for (int lvl : {0, 1, 2, 4}) {
+                    byte2bit::encode_options o;
+                    o.level = lvl;
+                    const auto s = byte2bit::encode(x.data(), x.size() * sizeof(U), t, 0, {l.planes, l.rows, l.cols}, o);
+                    all.insert(all.end(), s.begin(), s.end());
+                }
+                byte_writer w;
+                ans_left_encode<U>(x.data(), z.data(), l, token_config{}, w);
+                all.insert(all.end(), w.bytes.begin(), w.bytes.end());
+                outputs.push_back(all);
+                gains.push_back(ans_left_gain<U>(x.data(), z.data(), l, 1e6));
+            }
+            for (std::size_t k = 1; k < outputs.size(); ++k) {
+                CHECK(outputs[k] == outputs[0]);
+                CHECK(gains[k] == gains[0]);
+            }
+        }
+    }
+    set_simd_level(supported_simd());
+}
+
 // The wavefront (several rows at once, AVX2) gives the lanes the row-by-row inverse gives, for
 // every serial predictor: strips full and partial, rows narrower than a block of steps, planes
 // after the first, and lanes at 0 and at the top, where the predictors clamp.
@@ -788,6 +838,10 @@ int main() {
     simd_paths_agree<std::uint64_t>();
     wavefront_matches_rows<std::uint8_t>();
     wavefront_matches_rows<std::uint16_t>();
+    encoders_agree_on_every_path<std::uint8_t>();
+    encoders_agree_on_every_path<std::uint16_t>();
+    encoders_agree_on_every_path<std::uint32_t>();
+    encoders_agree_on_every_path<std::uint64_t>();
     std::printf("vector paths tested: up to %s\n", byte2bit::detail::simd_name(byte2bit::detail::supported_simd()));
     test_token_split_checks();
     test_palette();
