@@ -176,6 +176,15 @@ struct small_buckets {
     }
 };
 
+// Tokens of z[0 .. x) eight lanes at a time where AVX2 runs (lanes of up to 16 bits); returns x,
+// the first lane left to tokenize().
+template <class U, class S>
+std::uint64_t lane_tokens(const U* z, std::uint64_t n, token_config split, S* symbols, std::uint8_t* nbits) {
+    if constexpr (sizeof(U) <= 2)
+        if (ans_avx2_usable()) return lane_tokens8<U, S>(z, n, split, symbols, nbits);
+    return 0;
+}
+
 // Every row's buckets, into the bytes out(row) points to (row: from 0 over all planes), then
 // f(row's residuals, its buckets): vectors find a row's buckets where they run, else lane by lane.
 template <class U, class Out, class F>
@@ -200,12 +209,16 @@ double ans_estimate_bits(const U* z, const lane_layout& layout) {
     std::vector<symbol_counts> hist(max_buckets);
     for (auto& h : hist) h.fill(0);
     std::uint64_t extra = 0;  // an integer sum: a double one chained a 4-cycle add per lane
-    std::vector<std::uint8_t> buckets(static_cast<std::size_t>(layout.cols));
+    const std::size_t W = static_cast<std::size_t>(layout.cols);
+    std::vector<std::uint8_t> buckets(W), symbols(W), nbits(W);
     bucket_rows(z, layout, [&](std::uint64_t) { return buckets.data(); }, [&](const U* row, const std::uint8_t* b) {
-        for (std::uint64_t x = 0; x < layout.cols; ++x) {
+        for (std::uint64_t x = lane_tokens(row, W, token_config{}, symbols.data(), nbits.data()); x < W; ++x) {
             const token t = tokenize(row[x], token_config{});
-            hist[b[x]][t.symbol]++;
-            extra += t.nbits;
+            symbols[x] = t.symbol, nbits[x] = t.nbits;
+        }
+        for (std::size_t x = 0; x < W; ++x) {
+            hist[b[x]][symbols[x]]++;
+            extra += nbits[x];
         }
     });
     double bits = double(extra);
@@ -288,15 +301,17 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     {
         // The split's histograms grow with the buckets seen: a small chunk does not clear 590 KB.
         std::vector<std::array<std::uint64_t, fine_keys>> fine(may_choose ? 1 : 0);
+        std::vector<std::uint16_t> keys(static_cast<std::size_t>(layout.cols));
         bucket_rows(z, layout, [&](std::uint64_t r) { return &buckets[std::size_t(r * layout.cols)]; },
                     [&, W = layout.cols](const U* row, const std::uint8_t* b) {  // (a count may alias layout)
-                        for (std::uint64_t x = 0; x < W; ++x) {
-                            if (b[x] >= used_buckets) {
-                                used_buckets = b[x] + 1;
-                                if (may_choose) fine.resize(std::size_t(used_buckets));
-                            }
-                            if (may_choose) fine[b[x]][std::size_t(fine_key(row[x]))]++;
-                        }
+                        for (std::uint64_t x = 0; x < W; ++x)
+                            if (b[x] >= used_buckets) used_buckets = b[x] + 1;
+                        if (!may_choose) return;
+                        fine.resize(std::size_t(used_buckets));
+                        // fine_key is the token under split (8, 4)
+                        std::uint64_t x = lane_tokens(row, W, token_config{8, 4}, keys.data(), nullptr);
+                        for (; x < W; ++x) keys[std::size_t(x)] = std::uint16_t(fine_key(row[x]));
+                        for (x = 0; x < W; ++x) fine[b[x]][keys[std::size_t(x)]]++;
                     });
         if (may_choose) split = choose_split(fine, int(sizeof(U) * 8), std::min(max_ctx, max_contexts), hist);
     }
@@ -305,19 +320,20 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
         for (auto& h : hist) h.fill(0);
         for (std::uint64_t i = 0; i < n; ++i) hist[buckets[std::size_t(i)]][tokenize(z[i], split).symbol]++;
     }
-    auto each = [&](std::uint64_t i) {
-        const token t = tokenize(z[i], split);
-        symbols[std::size_t(i)] = t.symbol;
-        return t;
-    };
     if constexpr (sizeof(U) <= 4) {
-        extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
-            const token t = each(i);
-            value = t.extra, nbits = t.nbits;
+        std::vector<std::uint8_t> nbits(static_cast<std::size_t>(n));
+        for (std::uint64_t i = lane_tokens(z, n, split, symbols.data(), nbits.data()); i < n; ++i) {
+            const token t = tokenize(z[i], split);
+            symbols[std::size_t(i)] = t.symbol, nbits[std::size_t(i)] = t.nbits;
+        }
+        // The writer keeps a value's low nbits: the token's raw bits.
+        extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& count) {
+            value = z[i], count = nbits[std::size_t(i)];
         });
     } else {
         for (std::uint64_t i = 0; i < n; ++i) {
-            const token t = each(i);
+            const token t = tokenize(z[i], split);
+            symbols[std::size_t(i)] = t.symbol;
             extra.put(t.extra, t.nbits);
         }
     }

@@ -60,6 +60,38 @@ __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* up
     return x;
 }
 
+// tokenize() on eight lanes: the leading bit's position from the float exponent (exact: lanes of
+// at most 16 bits), the token and raw-bit count by the same arithmetic.
+template <class U, class S>
+__attribute__((target("avx2"))) std::uint64_t tokens8(const U* z, std::uint64_t n, token_config split, S* symbols,
+                                                      std::uint8_t* nbits) {
+    const __m256i k = _mm256_set1_epi32(split.k), m = _mm256_set1_epi32(split.m);
+    const __m256i small_top = _mm256_set1_epi32(1 << split.k), low_m = _mm256_set1_epi32((1 << split.m) - 1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    std::uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = load8(z + i);
+        const __m256i small = _mm256_cmpgt_epi32(small_top, v);
+        const __m256i lead = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(v)), 23), bias);
+        const __m256i raw = _mm256_sub_epi32(lead, m);
+        const __m256i top = _mm256_and_si256(_mm256_srlv_epi32(v, raw), low_m);
+        const __m256i large = _mm256_add_epi32(_mm256_add_epi32(small_top, _mm256_sllv_epi32(_mm256_sub_epi32(lead, k), m)), top);
+        const __m256i sym = _mm256_blendv_epi8(large, v, small);
+        const __m128i sym16 = _mm_packus_epi32(_mm256_castsi256_si128(sym), _mm256_extracti128_si256(sym, 1));
+        if constexpr (sizeof(S) == 1) {
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(symbols + i), _mm_packus_epi16(sym16, sym16));
+        } else {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(symbols + i), sym16);
+        }
+        if (nbits) {
+            const __m256i nb = _mm256_andnot_si256(small, raw);
+            const __m128i nb16 = _mm_packus_epi32(_mm256_castsi256_si128(nb), _mm256_extracti128_si256(nb, 1));
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(nbits + i), _mm_packus_epi16(nb16, nb16));
+        }
+    }
+    return i;
+}
+
 // ans.cpp's left_bucket: texture |w - nw| + |n - nw| + |ne - n| + |w - ww| joins activity + 2 z_left,
 // whose bucket_of (capped at 31: every sum from 2^16 on) comes from the exponent of its float, exact
 // below 2^24; the family (0, 1 or 2) from the equalities of w, n, nw and ne.
@@ -226,6 +258,15 @@ std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const s
 #endif
 }
 
+template <class U, class S>
+std::uint64_t lane_tokens8(const U* z, std::uint64_t n, token_config split, S* symbols, std::uint8_t* nbits) {
+#ifdef B2B_ANS_AVX2
+    return tokens8<U, S>(z, n, split, symbols, nbits);
+#else
+    return 0;
+#endif
+}
+
 template <class U>
 std::uint64_t row_left_buckets8(const U* row, const U* up, const U* zrow, const std::uint32_t* activity,
                                 std::uint64_t i0, std::uint64_t i1, std::uint8_t* out) {
@@ -253,6 +294,14 @@ template std::uint64_t row_contexts8<std::uint8_t>(const std::uint8_t*, const st
                                                    const std::uint8_t*, std::uint8_t*, bool*);
 template std::uint64_t row_contexts8<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
                                                     const std::uint8_t*, std::uint8_t*, bool*);
+template std::uint64_t lane_tokens8<std::uint8_t, std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config,
+                                                                std::uint8_t*, std::uint8_t*);
+template std::uint64_t lane_tokens8<std::uint16_t, std::uint8_t>(const std::uint16_t*, std::uint64_t, token_config,
+                                                                 std::uint8_t*, std::uint8_t*);
+template std::uint64_t lane_tokens8<std::uint8_t, std::uint16_t>(const std::uint8_t*, std::uint64_t, token_config,
+                                                                 std::uint16_t*, std::uint8_t*);
+template std::uint64_t lane_tokens8<std::uint16_t, std::uint16_t>(const std::uint16_t*, std::uint64_t, token_config,
+                                                                  std::uint16_t*, std::uint8_t*);
 template std::uint64_t row_left_buckets8<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, const std::uint8_t*,
                                                        const std::uint32_t*, std::uint64_t, std::uint64_t,
                                                        std::uint8_t*);

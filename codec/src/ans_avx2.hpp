@@ -35,6 +35,12 @@ template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,
                             std::uint8_t* ctx, bool* large);
 
+// Tokens (FORMAT.md 5.1) of z[0 .. i) under `split`: symbols[x] and, unless null, nbits[x] (raw
+// bits), for the largest i <= n that eight lanes at a time reach; returns i. S: uint8_t, or
+// uint16_t for splits whose symbols reach 256 (the encoder's fine keys, split (8, 4)).
+template <class U, class S>
+std::uint64_t lane_tokens8(const U* z, std::uint64_t n, token_config split, S* symbols, std::uint8_t* nbits);
+
 // Method 4's buckets of lanes [i0, i) of a row below the first, where every lane is known
 // (encoding): ans.cpp's left_bucket for interior lanes (2 <= i0, i <= W - 1), for the largest i <=
 // i1 eight lanes at a time reach; returns i. activity[x]: the row's activities (below 2^21 for

@@ -26,10 +26,16 @@ void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out) {
         widths[std::size_t(g)] = std::uint8_t(bit_length(all));
     }
     bit_writer bits;
-    for (std::uint64_t g = 0; g < groups; ++g) {
-        const int w = widths[std::size_t(g)];
-        const std::uint64_t end = std::min(n, (g + 1) * group);
-        for (std::uint64_t i = g * group; i < end; ++i) bits.put(z[i], w);
+    if constexpr (sizeof(U) <= 4) {
+        bits.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
+            value = z[i], nbits = widths[std::size_t(i / group)];
+        });
+    } else {
+        for (std::uint64_t g = 0; g < groups; ++g) {
+            const int w = widths[std::size_t(g)];
+            const std::uint64_t end = std::min(n, (g + 1) * group);
+            for (std::uint64_t i = g * group; i < end; ++i) bits.put(z[i], w);
+        }
     }
     out.append(widths.data(), widths.size());
     const std::vector<std::uint8_t> packed = bits.finish();
