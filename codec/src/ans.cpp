@@ -18,6 +18,7 @@ namespace detail {
 namespace {
 
 constexpr int max_buckets = 64;
+constexpr std::uint32_t small_activity = 4096;  // decoding without vectors looks these up in a table
 
 // Token of a residual, by a token_config (k, m): values below 2^k stand for themselves; larger
 // ones keep the position of their leading bit and the m bits below it in the token and send the
@@ -145,34 +146,31 @@ void row_activities(const U* up, const U* upup, std::uint64_t W, F&& f) {
 }
 
 // out[x] = of(activity of lane x) for a row, from the residual rows above: eight lanes at a time
-// through `small` (of(q) for q < small_activity, ans_avx2.hpp) where AVX2 runs, else lane by lane.
-// Decoding maps activities to contexts this way, encoding to buckets.
+// where AVX2 runs, through of_bucket (of(q) = of_bucket[min(bucket_of(q), top)], ans_avx2.hpp),
+// else lane by lane. Decoding maps activities to contexts this way, encoding to buckets.
 template <class U>
 bool lookup_vectors(bool avx2, const U* up, std::uint64_t W) {
     return sizeof(U) <= 2 && avx2 && up && W > 12;
 }
 template <class U, class Of>
-void row_lookup(const U* up, const U* upup, std::uint64_t W, bool avx2, const std::uint8_t* small, Of&& of,
-                std::uint8_t* out) {
+void row_lookup(const U* up, const U* upup, std::uint64_t W, bool avx2, const std::uint8_t* of_bucket, int top,
+                Of&& of, std::uint8_t* out) {
     if constexpr (sizeof(U) <= 2)
         if (lookup_vectors(avx2, up, W)) {
-            bool large = false;
-            const std::uint64_t end = row_contexts8<U>(up, upup, W, small, out, &large);
+            const std::uint64_t end = row_contexts8<U>(up, upup, W, of_bucket, top, out);
             for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
                 out[i] = of(activity_at(up, upup, W, i));
-            for (std::uint64_t i = 2; large && i < end; ++i)
-                if (out[i] == 0xFF) out[i] = of(activity_at(up, upup, W, i));
             return;
         }
     row_activities<U>(up, upup, W, [&](std::uint64_t i, std::uint64_t q) { out[i] = of(q); });
 }
 
-// Method 2's bucket of an activity, and the same for every activity below small_activity.
+// Method 2's bucket of an activity.
 inline std::uint8_t activity_bucket(std::uint64_t q) { return std::uint8_t(std::min(bucket_of(q), max_buckets - 1)); }
-struct small_buckets {
-    std::uint8_t of[small_activity + 3] = {};  // (+3: ans_avx2.hpp)
-    small_buckets() {
-        for (std::uint32_t q = 0; q < small_activity; ++q) of[q] = activity_bucket(q);
+struct identity_buckets {  // of_bucket for row_lookup
+    std::uint8_t of[max_buckets];
+    identity_buckets() {
+        for (int b = 0; b < max_buckets; ++b) of[b] = std::uint8_t(b);
     }
 };
 
@@ -189,7 +187,7 @@ std::uint64_t lane_tokens(const U* z, std::uint64_t n, token_config split, S* sy
 // f(row's residuals, its buckets): vectors find a row's buckets where they run, else lane by lane.
 template <class U, class Out, class F>
 void bucket_rows(const U* z, const lane_layout& l, Out&& out, F&& f) {
-    static const small_buckets table;
+    static const identity_buckets table;
     const bool avx2 = ans_avx2_usable();
     for (std::uint64_t p = 0; p < l.planes; ++p)
         for (std::uint64_t y = 0; y < l.rows; ++y) {
@@ -197,7 +195,7 @@ void bucket_rows(const U* z, const lane_layout& l, Out&& out, F&& f) {
             const U* up = y > 0 ? row - l.cols : nullptr;
             const U* upup = y > 1 ? row - 2 * l.cols : nullptr;
             std::uint8_t* b = out(p * l.rows + y);
-            row_lookup<U>(up, upup, l.cols, avx2, table.of, activity_bucket, b);
+            row_lookup<U>(up, upup, l.cols, avx2, table.of, max_buckets - 1, activity_bucket, b);
             f(row, const_cast<const std::uint8_t*>(b));
         }
 }
@@ -383,7 +381,9 @@ struct token_tables {
 // What decoding looks up per lane.
 struct decode_tables : token_tables {
     using token_tables::token_tables;
-    std::uint8_t ctx_of_small[small_activity + 3];  // activity -> context, for nearly all (+3: ans_avx2.hpp)
+    std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all
+    std::uint8_t ctx_of_bucket[max_buckets];    // for row_lookup's vectors, with top_bucket
+    int top_bucket = 0;
     const std::uint8_t* map = nullptr;          // bucket -> context
     int buckets = 1;
     bool symbols_are_residuals = false;         // no symbol has extra bits: each is its residual
@@ -473,7 +473,9 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     tables.map = map;
     tables.buckets = buckets;
     for (std::uint32_t q = 0; q < small_activity; ++q) tables.ctx_of_small[q] = map[std::min(bucket_of(q), buckets - 1)];
-    std::fill_n(tables.ctx_of_small + small_activity, 3, 0);
+    // Lanes of up to 16 bits have activities below 2^20, so buckets below 38: 64 cover every one.
+    tables.top_bucket = std::min(buckets, max_buckets) - 1;
+    for (int b = 0; b < max_buckets; ++b) tables.ctx_of_bucket[b] = map[std::min(b, tables.top_bucket)];
     tables.symbols_are_residuals = top_symbol < (1 << split.k);
     tables.avx2 = sizeof(U) <= 2 && ans_avx2_usable();
     // Method 2's four states, or method 5's 32 (FORMAT.md 8): the same rows around either.
@@ -495,7 +497,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                         const U* z_up = y > 0 ? residuals.data() + ((y + 2) % 3) * W : nullptr;
                         const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
                         std::uint8_t* const c = ctx.data();  // stores through it cannot move it
-                        row_lookup<U>(z_up, z_upup, W, tables.avx2, tables.ctx_of_small,
+                        row_lookup<U>(z_up, z_upup, W, tables.avx2, tables.ctx_of_bucket, tables.top_bucket,
                                       [&tables](std::uint64_t q) { return tables.context(q); }, c);
                         rans.row(ctx.data(), symbols.data(), W);
                         tables.residuals<U>(symbols.data(), W, extra, z);

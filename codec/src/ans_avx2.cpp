@@ -30,13 +30,26 @@ __attribute__((target("avx2"))) __m256i load8(const U* p) {
     return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// bucket_of(q) (ans.cpp) for q < 2^24: 0 and 1 for themselves, else 2 e - 2 and the bit below the
+// leading one, e = bit_length(q) from the float's exponent.
+__attribute__((target("avx2"))) inline __m256i buckets_of(__m256i q) {
+    const __m256i two = _mm256_set1_epi32(2);
+    const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(q)), 23),
+                                       _mm256_set1_epi32(126));
+    const __m256i below = _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_sub_epi32(e, two)), _mm256_set1_epi32(1));
+    const __m256i b = _mm256_add_epi32(_mm256_sub_epi32(_mm256_add_epi32(e, e), two), below);
+    return _mm256_blendv_epi8(b, q, _mm256_cmpgt_epi32(two, q));
+}
+
 // 2 up + up-left + up-right + (up-left-left + up-right-right + up-up) / 2, as ans.cpp's
-// row_activities; 16-bit residuals keep every sum below 2^20.
+// row_activities; 16-bit residuals keep every sum below 2^20. A bucket's byte: its 32-bit word of
+// the table by a permute (entries 0-31 in one register, 32-63 in the other), then a shift.
 template <class U>
 __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* upup, std::uint64_t W,
-                                                        const std::uint8_t* small_ctx, std::uint8_t* ctx,
-                                                        bool* large) {
-    const __m256i below = _mm256_set1_epi32(int(small_activity)), byte = _mm256_set1_epi32(0xFF);
+                                                        const std::uint8_t* of_bucket, int top, std::uint8_t* ctx) {
+    const __m256i low_half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(of_bucket));
+    const __m256i high_half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(of_bucket + 32));
+    const __m256i cap = _mm256_set1_epi32(top), byte = _mm256_set1_epi32(0xFF), three = _mm256_set1_epi32(3);
     const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     std::uint64_t x = 2;
@@ -46,11 +59,13 @@ __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* up
         const __m256i near = _mm256_add_epi32(load8(up + x - 1), load8(up + x + 1));
         const __m256i q = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(load8(up + x), 1), near),
                                            _mm256_srli_epi32(far, 1));
-        const __m256i small = _mm256_cmpgt_epi32(below, q);
-        __m256i c = _mm256_and_si256(
-            _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(small_ctx), q, small, 1),
-            byte);
-        if (_mm256_movemask_epi8(small) != -1) *large = true, c = _mm256_or_si256(c, _mm256_andnot_si256(small, byte));
+        const __m256i b = _mm256_min_epi32(buckets_of(q), cap);
+        const __m256i word_at = _mm256_srli_epi32(b, 2);
+        const __m256i word = _mm256_castps_si256(  // by bit 5 of the bucket, moved to the sign of its element
+            _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_permutevar8x32_epi32(low_half, word_at)),
+                             _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(high_half, word_at)),
+                             _mm256_castsi256_ps(_mm256_slli_epi32(b, 26))));
+        __m256i c = _mm256_and_si256(_mm256_srlv_epi32(word, _mm256_slli_epi32(_mm256_and_si256(b, three), 3)), byte);
         c = _mm256_shuffle_epi8(c, bytes_of);  // the low byte of each element, four per half
         const std::uint32_t lo = std::uint32_t(_mm256_cvtsi256_si32(c));
         const std::uint32_t hi = std::uint32_t(_mm256_extract_epi32(c, 4));
@@ -93,13 +108,12 @@ __attribute__((target("avx2"))) std::uint64_t tokens8(const U* z, std::uint64_t 
 }
 
 // ans.cpp's left_bucket: texture |w - nw| + |n - nw| + |ne - n| + |w - ww| joins activity + 2 z_left,
-// whose bucket_of (capped at 31: every sum from 2^16 on) comes from the exponent of its float, exact
-// below 2^24; the family (0, 1 or 2) from the equalities of w, n, nw and ne.
+// whose bucket_of is capped at 31 (every sum from 2^16 on); the family (0, 1 or 2) from the equalities of w, n, nw and ne.
 template <class U>
 __attribute__((target("avx2"))) std::uint64_t left_buckets8(const U* row, const U* up, const U* zrow,
                                                             const std::uint32_t* activity, std::uint64_t i0,
                                                             std::uint64_t i1, std::uint8_t* out) {
-    const __m256i cap = _mm256_set1_epi32(1 << 16), two = _mm256_set1_epi32(2), top = _mm256_set1_epi32(31);
+    const __m256i cap = _mm256_set1_epi32(1 << 16), top = _mm256_set1_epi32(31);
     const __m256i family_step = _mm256_set1_epi32(32);
     const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
@@ -114,12 +128,7 @@ __attribute__((target("avx2"))) std::uint64_t left_buckets8(const U* row, const 
         const __m256i z_left = load8(zrow + i - 1);
         const __m256i q = _mm256_min_epu32(_mm256_add_epi32(_mm256_add_epi32(act, _mm256_slli_epi32(z_left, 1)), texture),
                                            cap);
-        // bit_length(q) for q >= 1: the float's biased exponent less 126.
-        const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(q)), 23),
-                                           _mm256_set1_epi32(126));
-        const __m256i below = _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_sub_epi32(e, two)), _mm256_set1_epi32(1));
-        __m256i bucket = _mm256_add_epi32(_mm256_sub_epi32(_mm256_add_epi32(e, e), two), below);
-        bucket = _mm256_min_epi32(_mm256_blendv_epi8(bucket, q, _mm256_cmpgt_epi32(two, q)), top);  // q < 2: q
+        const __m256i bucket = _mm256_min_epi32(buckets_of(q), top);
         const __m256i same_wn = _mm256_cmpeq_epi32(w, n);
         const __m256i flat = _mm256_and_si256(same_wn, _mm256_and_si256(_mm256_cmpeq_epi32(nw, n), _mm256_cmpeq_epi32(ne, n)));
         const __m256i family = _mm256_add_epi32(_mm256_and_si256(same_wn, family_step), _mm256_and_si256(flat, family_step));
@@ -249,10 +258,10 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
 }
 
 template <class U>
-std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,
-                            std::uint8_t* ctx, bool* large) {
+std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
+                            std::uint8_t* ctx) {
 #ifdef B2B_ANS_AVX2
-    return contexts8<U>(up, upup, W, small_ctx, ctx, large);
+    return contexts8<U>(up, upup, W, of_bucket, top, ctx);
 #else
     return 2;
 #endif
@@ -291,9 +300,9 @@ std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, tok
 }
 
 template std::uint64_t row_contexts8<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, std::uint64_t,
-                                                   const std::uint8_t*, std::uint8_t*, bool*);
+                                                   const std::uint8_t*, int, std::uint8_t*);
 template std::uint64_t row_contexts8<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
-                                                    const std::uint8_t*, std::uint8_t*, bool*);
+                                                    const std::uint8_t*, int, std::uint8_t*);
 template std::uint64_t lane_tokens8<std::uint8_t, std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config,
                                                                 std::uint8_t*, std::uint8_t*);
 template std::uint64_t lane_tokens8<std::uint16_t, std::uint8_t>(const std::uint16_t*, std::uint64_t, token_config,

@@ -2,7 +2,8 @@
 // contexts, symbols and residuals as the scalar code of ans.cpp and rans.hpp, lane by lane.
 // - rANS of method 5: its 32 states as four vectors of eight; the states that renormalize take
 //   the next words of the shared stream by a shuffle chosen by their mask.
-// - Contexts: the activities of a row from the residuals above, looked up eight at a time.
+// - Contexts: the activities of a row from the residuals above, their buckets from the float
+//   exponent, and the buckets' contexts from a 64-byte table held in two registers.
 // - Raw bits: the token arithmetic of FORMAT.md 5.1 on vectors, each lane's bit position from a
 //   prefix sum of the bit counts, and its bits gathered from the bytes at that position, so that
 //   no lane waits on the reader state of the one before it.
@@ -25,15 +26,12 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
                                const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                                std::uint64_t groups);
 
-// Activities below this are looked up in a table of contexts.
-constexpr std::uint32_t small_activity = 4096;
-
-// ctx[x] for x in [2, end), end returned (W > 4: what lies two lanes inside the row's ends), from
-// the residual rows above (`upup` may be null) through small_ctx[activity] (small_activity + 3
-// bytes: the lookups load 4). Lanes of larger activity get 0xFF and set *large.
+// ctx[x] = of_bucket[min(bucket_of(activity), top)] for x in [2, end), end returned (W > 4: what
+// lies two lanes inside the row's ends), from the residual rows above (`upup` may be null);
+// of_bucket has 64 entries and top < 64.
 template <class U>
-std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* small_ctx,
-                            std::uint8_t* ctx, bool* large);
+std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
+                            std::uint8_t* ctx);
 
 // Tokens (FORMAT.md 5.1) of z[0 .. i) under `split`: symbols[x] and, unless null, nbits[x] (raw
 // bits), for the largest i <= n that eight lanes at a time reach; returns i. S: uint8_t, or

@@ -1,6 +1,7 @@
 // C++ unit tests of the codec: round trips, error-bounded mode, and refusal of damaged streams.
 #include <byte2bit/byte2bit.hpp>
 
+#include "ans_avx2.hpp"
 #include "entropy.hpp"  // codec/src: predictors and entropy coding are tested directly
 #include "header.hpp"
 #include "rans.hpp"
@@ -318,6 +319,70 @@ void simd_paths_agree() {
         }
     }
     set_simd_level(supported_simd());
+}
+
+// The AVX2 kernels of ans_avx2.hpp against the format's arithmetic written out here: contexts
+// through a bucket table (every bucket, tables not the identity, caps), tokens under every split,
+// method 4's left buckets; rows whose values reach every magnitude. Streams alone cannot catch a
+// kernel that is wrong the same way in encoder and decoder.
+template <class U>
+void vector_kernels_match_formulas() {
+    using namespace byte2bit::detail;
+    if (supported_simd() < simd_level::avx2) return;
+    std::mt19937_64 rng(41);
+    auto bucket_of = [](std::uint64_t q) {
+        if (q < 2) return int(q);
+        const int e = bit_length(q);
+        return 2 * e - 2 + int((q >> (e - 2)) & 1);
+    };
+    int round = 0;
+    // every bit length about as often; the last rounds two values only, so that neighbours are equal
+    auto any = [&]() { return round < 14 ? U(rng() >> (rng() % 64)) : U(rng() % 2); };
+    for (std::uint64_t W : {13, 40, 77, 300}) {
+        std::vector<U> up(W), upup(W), row(W), z(W);
+        for (round = 0; round < 20; ++round) {
+            for (std::uint64_t x = 0; x < W; ++x) up[x] = any(), upup[x] = any(), row[x] = any(), z[x] = any();
+            std::uint8_t of_bucket[64];
+            for (auto& v : of_bucket) v = std::uint8_t(rng());
+            const int top = round % 3 == 0 ? 63 : round % 3 == 1 ? 20 : 5;
+            std::vector<std::uint8_t> ctx(W);
+            const bool has_upup = round % 2;
+            const std::uint64_t end = row_contexts8<U>(up.data(), has_upup ? upup.data() : nullptr, W, of_bucket, top, ctx.data());
+            CHECK(end + 10 > W && end <= W - 2);
+            for (std::uint64_t x = 2; x < end; ++x) {
+                const std::uint64_t q = 2 * std::uint64_t(up[x]) + up[x - 1] + up[x + 1] +
+                                        ((std::uint64_t(up[x - 2]) + up[x + 2] + (has_upup ? upup[x] : 0)) >> 1);
+                CHECK(ctx[x] == of_bucket[std::min(bucket_of(q), top)]);
+            }
+            for (const token_config c : {token_config{}, token_config{5, 2}, token_config{6, 3}, token_config{7, 3},
+                                         token_config{8, 0}, token_config{8, 4}}) {
+                if (sizeof(U) == 1 && c.m > 2 && c.k < 8) continue;  // not a split of 8-bit lanes
+                std::vector<std::uint16_t> symbols(W);
+                std::vector<std::uint8_t> nbits(W);
+                const std::uint64_t done = lane_tokens8<U, std::uint16_t>(row.data(), W, c, symbols.data(), nbits.data());
+                CHECK(done + 8 > W);
+                for (std::uint64_t x = 0; x < done; ++x) {
+                    const std::uint64_t v = row[x];
+                    const int n = bit_length(v) - 1;
+                    const bool small = v < (std::uint64_t(1) << c.k);
+                    CHECK(symbols[x] == (small ? v : (1u << c.k) + ((n - c.k) << c.m) + ((v >> (n - c.m)) & ((1u << c.m) - 1))));
+                    CHECK(nbits[x] == (small ? 0 : n - c.m));
+                }
+            }
+            std::vector<std::uint32_t> activity(W);
+            for (auto& a : activity) a = std::uint32_t(rng() % (1u << (rng() % 21)));
+            std::vector<std::uint8_t> left(W);
+            const std::uint64_t reached = row_left_buckets8<U>(row.data(), up.data(), z.data(), activity.data(), 2, W - 1, left.data());
+            CHECK(reached + 8 > W - 1);
+            for (std::uint64_t i = 2; i < reached; ++i) {
+                auto diff = [](std::uint64_t a, std::uint64_t b) { return a > b ? a - b : b - a; };
+                const std::uint64_t w = row[i - 1], n = up[i], nw = up[i - 1], ne = up[i + 1], ww = row[i - 2];
+                const std::uint64_t q = activity[i] + 2 * std::uint64_t(z[i - 1]) + diff(w, nw) + diff(n, nw) + diff(ne, n) + diff(w, ww);
+                const int family = w != n ? 0 : nw == n && ne == n ? 2 : 1;
+                CHECK(left[i] == family * 32 + std::min(bucket_of(q), 31));
+            }
+        }
+    }
 }
 
 // Encoding gives the same bytes on every vector path (residuals, bucket and bit-length counts,
@@ -838,6 +903,8 @@ int main() {
     simd_paths_agree<std::uint64_t>();
     wavefront_matches_rows<std::uint8_t>();
     wavefront_matches_rows<std::uint16_t>();
+    vector_kernels_match_formulas<std::uint8_t>();
+    vector_kernels_match_formulas<std::uint16_t>();
     encoders_agree_on_every_path<std::uint8_t>();
     encoders_agree_on_every_path<std::uint16_t>();
     encoders_agree_on_every_path<std::uint32_t>();
