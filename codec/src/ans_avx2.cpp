@@ -199,8 +199,9 @@ __attribute__((target("avx2"))) std::uint64_t rans_groups(const std::uint32_t* t
     return g;
 }
 
-// Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits, and
-// one lane's bits plus its offset in a byte fit the 32 bits a gather loads.
+// Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits: with
+// the block's offset in its first byte, they lie in the first 128 + 32 bits from that byte, one
+// 32-byte load. A lane's bits: the two 32-bit words around its offset (by permutes), shifted.
 constexpr std::uint64_t max_block_bits = 8 * 15;
 
 template <class U>
@@ -211,9 +212,9 @@ __attribute__((target("avx2"))) std::uint64_t residuals8(const std::uint8_t* sym
     const __m256i m = _mm256_set1_epi32(split.m), low_m = _mm256_set1_epi32((1 << split.m) - 1);
     const __m256i lead = _mm256_set1_epi32(1 << split.m), one = _mm256_set1_epi32(1);
     const __m128i shift_m = _mm_cvtsi32_si128(split.m);
-    const __m256i last = _mm256_set1_epi32(7);
+    const __m256i last = _mm256_set1_epi32(7), bits_in_word = _mm256_set1_epi32(31), thirty_two = _mm256_set1_epi32(32);
     std::uint64_t pos = *bit, i = 0;
-    for (; i + 8 <= n && (pos + max_block_bits) / 8 + 4 <= size; i += 8) {
+    for (; i + 8 <= n && pos / 8 + 32 <= size; i += 8) {
         const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(symbols + i)));
         const __m256i small = _mm256_cmpgt_epi32(small_top, s);  // symbols below 2^k are residuals
         const __m256i t = _mm256_sub_epi32(s, small_top);
@@ -227,10 +228,13 @@ __attribute__((target("avx2"))) std::uint64_t residuals8(const std::uint8_t* sym
         sum = _mm256_add_epi32(sum, _mm256_blend_epi32(_mm256_setzero_si256(),
                                                        _mm256_permutevar8x32_epi32(sum, _mm256_set1_epi32(3)), 0xF0));
         const __m256i at = _mm256_add_epi32(_mm256_sub_epi32(sum, nbits), _mm256_set1_epi32(int(pos & 7)));
-        const __m256i word = _mm256_i32gather_epi32(reinterpret_cast<const int*>(data + pos / 8),
-                                                    _mm256_srli_epi32(at, 3), 1);
-        const __m256i raw = _mm256_and_si256(_mm256_srlv_epi32(word, _mm256_and_si256(at, last)),
-                                             _mm256_sub_epi32(_mm256_sllv_epi32(one, nbits), one));
+        const __m256i block = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + pos / 8));
+        const __m256i word_at = _mm256_srli_epi32(at, 5), shift = _mm256_and_si256(at, bits_in_word);
+        const __m256i low = _mm256_permutevar8x32_epi32(block, word_at);
+        const __m256i high = _mm256_permutevar8x32_epi32(block, _mm256_add_epi32(word_at, one));
+        const __m256i word = _mm256_or_si256(_mm256_srlv_epi32(low, shift),  // (a shift by 32 gives 0)
+                                             _mm256_sllv_epi32(high, _mm256_sub_epi32(thirty_two, shift)));
+        const __m256i raw = _mm256_and_si256(word, _mm256_sub_epi32(_mm256_sllv_epi32(one, nbits), one));
         const __m256i r = _mm256_or_si256(base, raw);
         __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
         if constexpr (sizeof(U) == 1) {
