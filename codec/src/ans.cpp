@@ -324,6 +324,9 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
             const token t = tokenize(z[i], split);
             symbols[std::size_t(i)] = t.symbol, nbits[std::size_t(i)] = t.nbits;
         }
+        std::uint64_t total = 0;
+        for (std::size_t i = 0; i < nbits.size(); ++i) total += nbits[i];
+        extra.reserve(total);
         // The writer keeps a value's low nbits: the token's raw bits.
         extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& count) {
             value = z[i], count = nbits[std::size_t(i)];
@@ -338,11 +341,10 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     std::vector<symbol_counts> ctx_counts;
     const std::vector<std::uint8_t> ctx_map = cluster(hist, std::min(max_ctx, max_contexts), ctx_counts);
 
-    const std::vector<std::uint8_t> raw = extra.finish();
     static_assert(wide_rans_extra_bytes == 4 * (wide_rans_states - rans_states), "a u32 per extra state");
     bool wide = states == rans_width::wide;
     if (states == rans_width::wide_if_worth && n >= wide_rans_min_lanes) {
-        double bits = 8.0 * double(raw.size());
+        double bits = 8.0 * double(extra.size());
         for (const auto& c : ctx_counts) bits += entropy_bits(c.data());
         wide = bits >= 8.0 * 100 * wide_rans_extra_bytes;
     }
@@ -352,7 +354,7 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     out.append(ctx_map.data(), ctx_map.size());
     for (auto& b : buckets) b = ctx_map[b];  // each lane's context
     write_rans(ctx_counts, buckets.data(), symbols.data(), n, out, wide ? wide_rans_states : rans_states);
-    out.append(raw.data(), raw.size());
+    extra.append_to(out.bytes);
     return split;
 }
 
@@ -629,13 +631,16 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
+    std::uint64_t raw_bits = 0;
     for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, token t) {
         bucket[std::size_t(i)] = std::uint8_t(b);
         symbols[std::size_t(i)] = t.symbol;
         hist[std::size_t(b)][t.symbol]++;
+        raw_bits += t.nbits;
     });
     write_clustered_rans(hist, split.tokens(int(sizeof(U) * 8)), bucket.data(), symbols.data(), n, out);
     bit_writer extra;  // in a pass of its own, tokenizing again: see bit_writer::put_each
+    extra.reserve(raw_bits);
     if constexpr (sizeof(U) <= 4) {
         extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
             const token t = tokenize(z[i], split);
@@ -647,8 +652,7 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
             extra.put(t.extra, t.nbits);
         }
     }
-    const std::vector<std::uint8_t> raw = extra.finish();
-    out.append(raw.data(), raw.size());
+    extra.append_to(out.bytes);
 }
 
 template <class U>

@@ -26,10 +26,17 @@ void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out) {
         widths[std::size_t(g)] = std::uint8_t(bit_length(all));
     }
     bit_writer bits;
+    std::uint64_t total = 0;
+    for (std::uint64_t g = 0; g < groups; ++g) total += widths[std::size_t(g)] * std::min(group, n - g * group);
+    bits.reserve(total);
     if constexpr (sizeof(U) <= 4) {
-        bits.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
-            value = z[i], nbits = widths[std::size_t(i / group)];
-        });
+        for (std::uint64_t g = 0; g < groups; ++g) {  // a group at a time: its width stays in a register
+            const int w = widths[std::size_t(g)];
+            const U* first = z + g * group;
+            bits.put_each(std::min(n - g * group, group), [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
+                value = first[i], nbits = w;
+            });
+        }
     } else {
         for (std::uint64_t g = 0; g < groups; ++g) {
             const int w = widths[std::size_t(g)];
@@ -38,8 +45,7 @@ void bitpack_encode(const U* z, std::uint64_t n, byte_writer& out) {
         }
     }
     out.append(widths.data(), widths.size());
-    const std::vector<std::uint8_t> packed = bits.finish();
-    out.append(packed.data(), packed.size());
+    bits.append_to(out.bytes);
 }
 
 namespace {

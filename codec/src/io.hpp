@@ -115,7 +115,7 @@ public:
         constexpr std::uint64_t block = 4096;  // values, so at most `block` words
         for (std::uint64_t i0 = 0; i0 < count; i0 += block) {
             const std::uint64_t i1 = std::min(count, i0 + block);
-            if (words_.size() - used_ < block) words_.resize(std::max(2 * words_.size(), used_ + block));
+            while (words_.size() - used_ < block + 1) grow();
             std::uint32_t* w = words_.data() + used_;
             std::uint64_t acc = acc_, fill = fill_;
             for (std::uint64_t i = i0; i < i1; ++i) {
@@ -134,15 +134,24 @@ public:
             acc_ = acc, fill_ = fill;
         }
     }
-    std::vector<std::uint8_t> finish() {
-        std::vector<std::uint8_t> out(4 * used_ + (fill_ + 7) / 8);
-        if (used_) std::memcpy(out.data(), words_.data(), 4 * used_);  // little-endian host, as bit_reader assumes
-        for (std::size_t i = 4 * used_; i < out.size(); ++i, acc_ >>= 8) out[i] = std::uint8_t(acc_);
+    // Room for `bits` more bits in one allocation, where the caller knows how many will come
+    // (growing by doubling faulted in fresh pages at every step: level 0 encoded B02 35% slower).
+    void reserve(std::uint64_t bits) {
+        const std::size_t want = used_ + std::size_t(bits / 32) + 4096 + 2;  // put_each's headroom
+        if (words_.size() < want) words_.resize(want);
+    }
+    // Bytes written so far, counting the last partial byte.
+    std::size_t size() const { return 4 * used_ + std::size_t((fill_ + 7) / 8); }
+    // Appends the bits to `bytes` (one copy: no vector of their own) and starts over.
+    void append_to(std::vector<std::uint8_t>& bytes) {
+        const auto* words = reinterpret_cast<const std::uint8_t*>(words_.data());
+        bytes.insert(bytes.end(), words, words + 4 * used_);  // a little-endian host, as bit_reader assumes
+        for (std::uint64_t left = fill_; left > 0; left = left > 8 ? left - 8 : 0, acc_ >>= 8)
+            bytes.push_back(std::uint8_t(acc_));
         words_.clear();
         used_ = 0;
         acc_ = 0;
         fill_ = 0;
-        return out;
     }
 
 private:
