@@ -135,7 +135,8 @@ public:
         }
     }
     // Room for `bits` more bits in one allocation, where the caller knows how many will come
-    // (growing by doubling faulted in fresh pages at every step: level 0 encoded B02 35% slower).
+    // (growing by doubling faulted in fresh pages at every step: level 0 encoded B02 up to a third
+    // slower).
     void reserve(std::uint64_t bits) {
         const std::size_t want = used_ + std::size_t(bits / 32) + 4096 + 2;  // put_each's headroom
         if (words_.size() < want) words_.resize(want);
