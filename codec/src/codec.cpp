@@ -17,7 +17,7 @@ namespace byte2bit {
 namespace detail {
 namespace {
 
-enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5 };
+enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5, constant = 6 };
 
 // How many of the predictor candidates, best ranked by magnitude_bits, get ans_estimate_bits.
 constexpr int estimated_candidates = 4;
@@ -102,10 +102,20 @@ struct lane_sample {
 
 // Lanes block: lane bits, method, predictor, token split, then the method's body. Returns the format
 // version the block needs: 1, 3 for a token split other than version 1's, 4 for methods 3 and 4, 5
-// for method 5.
+// for method 5, 6 for method 6 (constant).
 template <class U>
 int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
+    // One value throughout (empty masks, nodata tiles, fill): the value alone, at every level. The
+    // scan stops at the first lane that differs, a few lanes into most data.
+    if (n > 0 && std::all_of(x + 1, x + n, [&](U v) { return v == x[0]; })) {
+        out.u8(std::uint8_t(layout.bits));
+        out.u8(std::uint8_t(method::constant));
+        out.u8(0);
+        out.u8(0);
+        out.append(x, sizeof(U));
+        return 6;
+    }
     std::vector<U> z(static_cast<std::size_t>(n));
     // Level 1 keeps to predictors whose inverse is a prefix sum or less (fast to decode); levels 2
     // and 4 also try the serial ones. Each level keeps the candidate whose residuals code smallest.
@@ -212,6 +222,13 @@ void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U*
         if (layout.bytes()) std::memcpy(lanes, stored, layout.bytes());
         return;
     }
+    if (m == method::constant) {
+        if (in.remaining() != sizeof(U)) fail(errc::corrupt, "constant lanes have the wrong size");
+        U value;
+        std::memcpy(&value, in.take(sizeof(U), "constant lanes"), sizeof(U));
+        std::fill(lanes, lanes + n, value);
+        return;
+    }
     if (m == method::bitpack) {
         bitpack_decode<U>(in, lanes, n);
         unresiduals<U>(p, lanes, layout);
@@ -249,11 +266,12 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
                         m == std::uint8_t(method::ans_wide);
     if (split_byte != 0 && (h.version < 3 || !tokens))
         fail(errc::corrupt, "lanes block names a token split its format version or method does not have");
-    if (m > 5 || (m >= std::uint8_t(method::palette) && h.version < 4) || (m == std::uint8_t(method::ans_wide) && h.version < 5))
+    if (m > 6 || (m >= std::uint8_t(method::palette) && h.version < 4) || (m == std::uint8_t(method::ans_wide) && h.version < 5) ||
+        (m == std::uint8_t(method::constant) && h.version < 6))
         fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
-    if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette)) && p != 0)
-        fail(errc::corrupt, "stored or palette lanes name a predictor");
+    if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette) || m == std::uint8_t(method::constant)) && p != 0)
+        fail(errc::corrupt, "stored, palette or constant lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");
     with_lane_type(bits, [](auto) {});  // validates the width before anything is allocated
     const token_config split = token_config::from_byte(split_byte, bits);
@@ -342,11 +360,12 @@ std::vector<std::uint8_t> encode(const void* data, std::size_t nbytes, dtype typ
         }
     }
     h.payload_size = payload.bytes.size();
+    // Every feature above is older than the compact header, which every stream now has.
+    h.version = std::max(h.version, compact_header_version);
     byte_writer out;
     write_header(out, h);
     out.append(payload.bytes.data(), payload.bytes.size());
-    const std::uint64_t sum = stream_checksum(out.bytes.data(), out.bytes.size());
-    for (int i = 0; i < 8; ++i) out.bytes[checksum_offset + i] = std::uint8_t(sum >> (8 * i));
+    seal(out.bytes.data(), out.bytes.size());
     return std::move(out.bytes);
 }
 

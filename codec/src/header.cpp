@@ -1,5 +1,6 @@
 #include "header.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -70,26 +71,40 @@ void finish_header(header& h) {
         fail(errc::limit_exceeded, "array is larger than 1 TiB, the limit of one stream");
     h.count = count;
     h.raw_size = count * h.item_size;
-    h.size = fixed_header_size + 8 * h.shape.size();
 }
 
-void write_header(byte_writer& w, const header& h) {
+void write_header(byte_writer& w, header& h) {
+    const std::size_t start = w.bytes.size();
     w.append(magic, 4);
     w.u8(std::uint8_t(h.version));
-    w.u8(std::uint8_t(h.type));
-    w.u8(std::uint8_t(h.level));
-    w.u8(h.flags);
-    w.u8(std::uint8_t(h.shape.size()));
-    w.u8(std::uint8_t(h.decimal_digits));
-    w.u8(0);
-    w.u8(0);
-    w.u32(h.item_size);
     std::uint64_t scale_bits;
     std::memcpy(&scale_bits, &h.quantize_scale, 8);
-    w.u64(scale_bits);
-    w.u64(h.payload_size);
-    w.u64(h.checksum);
-    for (std::uint64_t d : h.shape) w.u64(d);
+    if (h.version >= compact_header_version) {
+        w.u64(h.checksum);
+        w.u8(std::uint8_t(h.type));
+        w.u8(std::uint8_t(h.level));
+        w.u8(h.flags);
+        w.u8(std::uint8_t(h.shape.size()));
+        w.varint(h.payload_size);
+        for (std::uint64_t d : h.shape) w.varint(d);
+        if (h.type == dtype::bytes) w.varint(h.item_size);
+        if (h.decimal()) w.u8(std::uint8_t(h.decimal_digits));
+        if (h.quantized()) w.u64(scale_bits);
+    } else {
+        w.u8(std::uint8_t(h.type));
+        w.u8(std::uint8_t(h.level));
+        w.u8(h.flags);
+        w.u8(std::uint8_t(h.shape.size()));
+        w.u8(std::uint8_t(h.decimal_digits));
+        w.u8(0);
+        w.u8(0);
+        w.u32(h.item_size);
+        w.u64(scale_bits);
+        w.u64(h.payload_size);
+        w.u64(h.checksum);
+        for (std::uint64_t d : h.shape) w.u64(d);
+    }
+    h.size = w.bytes.size() - start;
 }
 
 header read_header(const std::uint8_t* data, std::size_t size) {
@@ -104,6 +119,7 @@ header read_header(const std::uint8_t* data, std::size_t size) {
         fail(errc::unsupported_version,
              "stream has format version " + std::to_string(h.version) + ", this library reads up to " +
                  std::to_string(format_version) + "; upgrade byte2bit");
+    if (h.version >= compact_header_version) h.checksum = r.u64("header");
     const std::uint8_t code = r.u8("header");
     if (!is_valid_dtype(code)) fail(errc::unsupported_dtype, "unknown dtype code " + std::to_string(code));
     h.type = dtype(code);
@@ -111,15 +127,29 @@ header read_header(const std::uint8_t* data, std::size_t size) {
     h.flags = r.u8("header");
     const int ndim = r.u8("header");
     if (ndim > max_ndim) fail(errc::corrupt, "ndim " + std::to_string(ndim) + " exceeds 32");
-    h.decimal_digits = r.u8("header");
-    if (r.u8("header") != 0 || r.u8("header") != 0) fail(errc::corrupt, "reserved header bytes are not zero");
-    h.item_size = r.u32("header");
-    const std::uint64_t scale_bits = r.u64("header");
-    std::memcpy(&h.quantize_scale, &scale_bits, 8);
-    h.payload_size = r.u64("header");
-    h.checksum = r.u64("header");
     h.shape.resize(std::size_t(ndim));
-    for (auto& d : h.shape) d = r.u64("header shape");
+    if (h.version >= compact_header_version) {
+        // Absent fields keep their defaults: item size the dtype's, no decimal digits, scale 0.
+        h.payload_size = r.varint("header");
+        for (auto& d : h.shape) d = r.varint("header shape");
+        h.item_size = h.type == dtype::bytes ? std::uint32_t(std::min<std::uint64_t>(r.varint("header"), max_item_size + 1))
+                                             : std::uint32_t(dtype_size(h.type));
+        if (h.decimal()) h.decimal_digits = r.u8("header");
+        if (h.quantized()) {
+            const std::uint64_t scale_bits = r.u64("header");
+            std::memcpy(&h.quantize_scale, &scale_bits, 8);
+        }
+    } else {
+        h.decimal_digits = r.u8("header");
+        if (r.u8("header") != 0 || r.u8("header") != 0) fail(errc::corrupt, "reserved header bytes are not zero");
+        h.item_size = r.u32("header");
+        const std::uint64_t scale_bits = r.u64("header");
+        std::memcpy(&h.quantize_scale, &scale_bits, 8);
+        h.payload_size = r.u64("header");
+        h.checksum = r.u64("header");
+        for (auto& d : h.shape) d = r.u64("header shape");
+    }
+    h.size = size - r.remaining();
     try {
         finish_header(h);
     } catch (const error& e) {  // what is a bad argument to the encoder is a corrupt header here
@@ -136,11 +166,17 @@ header read_header(const std::uint8_t* data, std::size_t size) {
 }
 
 std::uint64_t stream_checksum(const std::uint8_t* stream, std::size_t size) {
+    const std::size_t at = checksum_offset(stream[4]);
     XXH3_state_t state;
     XXH3_64bits_reset(&state);
-    XXH3_64bits_update(&state, stream, checksum_offset);
-    XXH3_64bits_update(&state, stream + checksum_offset + 8, size - checksum_offset - 8);
+    XXH3_64bits_update(&state, stream, at);
+    XXH3_64bits_update(&state, stream + at + 8, size - at - 8);
     return XXH3_64bits_digest(&state);
+}
+
+void seal(std::uint8_t* stream, std::size_t size) {
+    const std::uint64_t sum = stream_checksum(stream, size);
+    for (int i = 0; i < 8; ++i) stream[checksum_offset(stream[4]) + std::size_t(i)] = std::uint8_t(sum >> (8 * i));
 }
 
 }  // namespace detail

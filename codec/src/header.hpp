@@ -11,8 +11,12 @@ namespace byte2bit {
 namespace detail {
 
 constexpr std::uint8_t magic[4] = {'B', '2', 'B', 0x1A};
-constexpr std::size_t fixed_header_size = 40;
-constexpr std::size_t checksum_offset = 32;
+// Versions 1-5 have a fixed header of 40 bytes plus 8 per dimension, the checksum at byte 32.
+// From version 6 the header is compact (FORMAT.md 1): the checksum right after the version, sizes
+// as varints, fields a stream does not use left out. It saves 34 bytes on a 2-D stream, which is
+// most of a constant tile.
+constexpr int compact_header_version = 6;
+inline std::size_t checksum_offset(int version) { return version >= compact_header_version ? 5 : 32; }
 constexpr int max_ndim = 32;
 constexpr std::uint32_t max_item_size = 1u << 20;     // longest fixed-size byte string
 constexpr std::uint64_t max_raw_size = 1ull << 40;    // 1 TiB per stream
@@ -36,7 +40,7 @@ struct header {
     // Derived.
     std::uint64_t count = 1;  // elements
     std::uint64_t raw_size = 0;
-    std::size_t size = 0;     // header bytes
+    std::size_t size = 0;     // header bytes (set by write_header and read_header)
 
     bool quantized() const { return flags & flag_quantized; }
     bool decimal() const { return flags & flag_decimal; }
@@ -51,11 +55,14 @@ bool is_complex(dtype t);
 
 // Validates the fields and fills the derived ones; `what` prefixes messages.
 void finish_header(header& h);
-void write_header(byte_writer& w, const header& h);  // checksum field written as h.checksum
+void write_header(byte_writer& w, header& h);  // the layout of h.version; checksum written as h.checksum
 header read_header(const std::uint8_t* data, std::size_t size);  // does not check the checksum
 
-// XXH3-64 of the whole stream except the 8 checksum bytes.
+// XXH3-64 of the whole stream except the 8 checksum bytes. The stream's header has been read.
 std::uint64_t stream_checksum(const std::uint8_t* stream, std::size_t size);
+// Writes the checksum of a stream into its header (the encoder, and tests that reseal streams); the
+// stream holds at least checksum_offset(its version) + 8 bytes.
+void seal(std::uint8_t* stream, std::size_t size);
 
 }  // namespace detail
 }  // namespace byte2bit

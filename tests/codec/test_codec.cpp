@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <complex>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -59,6 +60,34 @@ errc code_of(const std::function<void()>& f) {
         return e.code();
     }
     return errc(0);
+}
+
+// Streams as the tests edit them: the header's fields, its length (where the lanes block starts),
+// the methods of the lanes blocks, the same stream under another format version's header layout,
+// and the checksum made right again after an edit.
+byte2bit::detail::header header_of(const std::vector<std::uint8_t>& s) {
+    return byte2bit::detail::read_header(s.data(), s.size());
+}
+std::size_t block_of(const std::vector<std::uint8_t>& s) { return header_of(s).size; }
+std::vector<int> methods_of(const std::vector<std::uint8_t>& s) {  // (no reserved values or exceptions)
+    const auto h = header_of(s);
+    if (!h.lattice()) return {s[h.size + 1]};
+    byte2bit::detail::byte_reader r(s.data() + h.size + 16, s.size() - h.size - 16);  // after offset, step
+    const std::size_t q_size = std::size_t(r.varint("test")), q_at = s.size() - r.remaining();
+    return {s[q_at + 1], s[q_at + q_size + 1]};
+}
+std::vector<std::uint8_t> resealed(std::vector<std::uint8_t> s) {
+    byte2bit::detail::seal(s.data(), s.size());
+    return s;
+}
+std::vector<std::uint8_t> as_version(const std::vector<std::uint8_t>& s, int version) {
+    auto h = header_of(s);
+    byte2bit::detail::byte_writer w;
+    const std::size_t old_size = h.size;
+    h.version = version;
+    byte2bit::detail::write_header(w, h);
+    w.append(s.data() + old_size, s.size() - old_size);
+    return resealed(std::move(w.bytes));
 }
 
 void round_trip(dtype t, std::size_t item, std::vector<std::uint64_t> shape, int level, std::uint32_t seed) {
@@ -159,12 +188,11 @@ void test_exact_values() {
     // Reserved integers keep a nodata area nearly free: far from 5 bytes a pixel of exceptions.
     CHECK(s.size() < plain.size() + 200);
     // The reserved values flag (format version 2 on; methods 3 and 4 may raise the version to 4).
-    CHECK((s[7] & 8) && byte2bit::inspect(s.data(), s.size()).format_version >= 2);
-    CHECK(!(plain[7] & 8));
-    // Without the value in the data, the stream stays version 1.
-    std::vector<float> clean(x.begin(), x.begin() + 64);
-    const auto v1 = byte2bit::encode(clean.data(), clean.size() * 4, dtype::float32, 0, {64}, o);
-    CHECK(byte2bit::inspect(v1.data(), v1.size()).format_version == 1);
+    CHECK(header_of(s).reserved() && !header_of(plain).reserved());
+    // Reserved values need format version 2 or later.
+    std::vector<float> y_again(x.size());
+    const auto v1 = as_version(s, 1);
+    CHECK(code_of([&] { byte2bit::decode(v1.data(), v1.size(), y_again.data(), y_again.size() * 4); }) == errc::corrupt);
     // NaN as a nodata value, and complex data: exact per component.
     std::vector<float> z = {1.0f, NAN, 2.0f, -9999.0f, 3.0f, -9999.0f};
     o.exact_values = {NAN, -9999.0};
@@ -204,7 +232,7 @@ void test_lattice() {
         byte2bit::encode_options o;
         o.level = level;
         const auto s = byte2bit::encode(x.data(), x.size() * 4, dtype::float32, 0, {120, 90}, o);
-        CHECK((s[7] & 4) != 0);
+        CHECK(header_of(s).lattice());
         std::vector<float> y(x.size());
         byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 4);
         CHECK(std::memcmp(x.data(), y.data(), x.size() * 4) == 0);
@@ -258,17 +286,13 @@ void test_token_split_checks() {
         return byte2bit::encode(ranks.data(), ranks.size(), dtype::uint8, 0, {ranks.size()}, o);
     };
     const auto v3 = encode(4), v1 = encode(0);
-    CHECK(byte2bit::inspect(v3.data(), v3.size()).format_version == 3);
-    CHECK(byte2bit::inspect(v1.data(), v1.size()).format_version == 1);
-    const std::size_t split_at = 40 + 8 + 3;  // header with one dimension, then lanes block byte 3
+    const std::size_t split_at = block_of(v3) + 3;  // lanes block byte 3
     const std::uint8_t written = v3[split_at];  // (6, 2) on these lanes
-    CHECK(written != 0 && v1[split_at] == 0);
+    CHECK(written != 0 && v1[split_at] == 0 && block_of(v1) == block_of(v3));
     std::vector<std::uint8_t> y(ranks.size());
     auto refused = [&](std::vector<std::uint8_t> s, int version, std::uint8_t split) {
-        s[4] = std::uint8_t(version);
         s[split_at] = split;
-        const std::uint64_t sum = byte2bit::detail::stream_checksum(s.data(), s.size());
-        for (int i = 0; i < 8; ++i) s[byte2bit::detail::checksum_offset + i] = std::uint8_t(sum >> (8 * i));
+        s = as_version(s, version);
         return code_of([&] { byte2bit::decode(s.data(), s.size(), y.data(), y.size()); }) == errc::corrupt;
     };
     CHECK(!refused(v3, 3, written));  // as written
@@ -595,11 +619,6 @@ void wide_rows_decode() {
 
 // Few distinct values (classes, masks) take method 3 at levels 2 and 4 (format version 4) and come
 // back exactly, for every lane width and layout; the decoder refuses what the format forbids.
-std::vector<std::uint8_t> resealed(std::vector<std::uint8_t> s) {
-    const std::uint64_t sum = byte2bit::detail::stream_checksum(s.data(), s.size());
-    for (int i = 0; i < 8; ++i) s[byte2bit::detail::checksum_offset + i] = std::uint8_t(sum >> (8 * i));
-    return s;
-}
 
 template <class T>
 std::vector<T> classes(std::size_t n, std::size_t cols, int distinct, std::uint32_t seed) {
@@ -637,10 +656,13 @@ void test_palette() {
                     std::vector<T> y(n);
                     byte2bit::decode(s.data(), s.size(), y.data(), n * sizeof(T), &t);
                     CHECK(y == x);
-                    const int version = byte2bit::inspect(s.data(), s.size()).format_version;
-                    CHECK(level >= 2 || version != 4);  // level 1 keeps to the fast methods
-                    // On images of classes it wins (on one row, runs code as well with method 2).
-                    if (level == 4 && distinct >= 2 && n >= 1000 && shape.size() >= 2) CHECK(version == 4);
+                    const auto m = methods_of(s);
+                    // Methods 3 (palette) or 4 (left contexts): level 1 keeps to the fast methods.
+                    const bool serial = std::count(m.begin(), m.end(), 3) + std::count(m.begin(), m.end(), 4) > 0;
+                    CHECK(level >= 2 || !serial);
+                    // On images of classes they win (on one row, runs code as well with method 2).
+                    if (level == 4 && distinct >= 2 && n >= 1000 && shape.size() >= 2) CHECK(serial);
+                    if (distinct == 1) CHECK(m == std::vector<int>{6});  // one value: the constant method
                 }
     };
     check_type(std::uint8_t{}, dtype::uint8);
@@ -657,14 +679,13 @@ void test_palette() {
         const auto p16 = encode(x.data(), x.size(), dtype::uint8, {96, 120}, 4);
         x[500] = std::uint8_t(std::find(seen, seen + 256, false) - seen);
         const auto p17 = encode(x.data(), x.size(), dtype::uint8, {96, 120}, 4);
-        const std::size_t method_at = 40 + 16 + 1;  // header with two dimensions, then the lanes block
-        CHECK(p16[method_at] == 3);
-        CHECK(p17[method_at] != 3);
+        CHECK(methods_of(p16)[0] == 3);
+        CHECK(methods_of(p17)[0] != 3);
     }
 
     const auto x = classes<std::uint8_t>(96 * 120, 120, 4, 11);
     const auto s = encode(x.data(), x.size(), dtype::uint8, {96, 120}, 4);
-    const std::size_t block = 40 + 16;  // header with two dimensions, then the lanes block
+    const std::size_t block = block_of(s);
     CHECK(s[block + 1] == 3 && s[block + 2] == 0 && s[block + 3] == 0 && s[block + 4] == 4);
     std::vector<std::uint8_t> y(x.size());
     auto error_of = [&](const std::vector<std::uint8_t>& bad) {
@@ -676,7 +697,7 @@ void test_palette() {
         return resealed(bad);
     };
     CHECK(error_of(resealed(s)) == errc(0) && y == x);
-    CHECK(error_of(edited(4, 3)) == errc::corrupt);                  // method 3 in a version-3 stream
+    CHECK(error_of(as_version(s, 3)) == errc::corrupt);              // method 3 in a version-3 stream
     CHECK(error_of(edited(block + 2, 1)) == errc::corrupt);          // a predictor with a palette
     CHECK(error_of(edited(block + 3, 0x08)) == errc::corrupt);       // a token split with a palette
     CHECK(error_of(edited(block + 4, 0)) == errc::corrupt);          // empty palette
@@ -753,8 +774,8 @@ void test_left_contexts() {
     byte2bit::encode_options o;
     o.level = 4;
     const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {h, w}, o);
-    const std::size_t method_at = 40 + 16 + 1;
-    CHECK(s[method_at] == 4 && byte2bit::inspect(s.data(), s.size()).format_version == 4);
+    const std::size_t method_at = block_of(s) + 1;
+    CHECK(s[method_at] == 4);
     std::vector<std::uint16_t> y(x.size());
     byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 2);
     CHECK(y == x);
@@ -762,9 +783,8 @@ void test_left_contexts() {
         bad = resealed(bad);
         return code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * 2); }) == errc::corrupt;
     };
-    auto v3 = s;
-    v3[4] = 3;
-    CHECK(refused(v3));  // method 4 in a version-3 stream
+    CHECK(refused(as_version(s, 3)));  // method 4 in a version-3 stream
+    CHECK(!refused(as_version(s, 4)));
     auto unknown = s;
     unknown[method_at] = 5;
     CHECK(refused(unknown));
@@ -832,12 +852,13 @@ void test_wide_rans() {
     wide_rans_round_trips<std::uint32_t>();
     wide_rans_round_trips<std::uint64_t>();
     using namespace byte2bit::detail;
-    // Where 32 states cost more than 1% of the block, method 2 stays: a constant block.
-    const std::vector<std::uint16_t> flat(128 * 128, 7);
+    // Where 32 states cost more than 1% of the block, method 2 stays: a nearly constant block.
+    std::vector<std::uint16_t> flat(128 * 128, 7);
+    flat[5000] = 8;
     byte2bit::encode_options level1;
     level1.level = 1;
     const auto flat_stream = byte2bit::encode(flat.data(), flat.size() * 2, dtype::uint16, 0, {128, 128}, level1);
-    CHECK(byte2bit::inspect(flat_stream.data(), flat_stream.size()).format_version == 1);
+    CHECK(methods_of(flat_stream)[0] == 2);
     std::vector<std::uint16_t> x(128 * 256), y(x.size());
     std::mt19937 noise(5);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(900 + 40 * std::sin(double(i % 256) / 9) + noise() % 61);
@@ -845,12 +866,9 @@ void test_wide_rans() {
         byte2bit::encode_options o;
         o.level = level;
         const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {128, 256}, o);
-        CHECK(byte2bit::inspect(s.data(), s.size()).format_version == 5);
-        const std::size_t method_at = 40 + 16 + 1;  // header with two dimensions, then lanes block byte 1
+        const std::size_t method_at = block_of(s) + 1;
         CHECK(s[method_at] == 5);
-        auto older = s;
-        older[4] = 4;
-        older = resealed(older);
+        const auto older = as_version(s, 4);
         const errc refused = code_of([&] { byte2bit::decode(older.data(), older.size(), y.data(), y.size() * 2); });
         CHECK(refused == errc::corrupt);
         bool no_crash = true;  // and no error other than a damaged stream's
@@ -869,6 +887,101 @@ void test_wide_rans() {
     }
 }
 
+// Format version 6: the compact header holds every field the fixed one did (each stream decodes the
+// same under either layout), and one value throughout is the constant method at every level.
+void test_compact_header_and_constant() {
+    using namespace byte2bit::detail;
+    auto encode = [](const void* p, std::size_t nbytes, dtype t, std::size_t item, std::vector<std::uint64_t> shape,
+                     byte2bit::encode_options o) { return byte2bit::encode(p, nbytes, t, item, shape, o); };
+    const auto noise = smooth_bytes(4000, 21);
+    std::vector<double> decimals(500);
+    std::vector<float> field(1000);
+    for (std::size_t i = 0; i < decimals.size(); ++i) decimals[i] = double(1000 + i * 37 % 500) / 1000;
+    for (std::size_t i = 0; i < field.size(); ++i) field[i] = float(100 * std::sin(double(i) / 30));
+    byte2bit::encode_options plain, decimal, quantized;
+    decimal.decimal_digits = 3;
+    quantized.level = 1;
+    quantized.quantize_scale = 0.25;
+    const std::vector<std::vector<std::uint8_t>> streams = {
+        encode(noise.data(), 4000, dtype::uint16, 0, {40, 50}, plain),
+        encode(noise.data(), 4000, dtype::bytes, 5, {800}, plain),              // item size in the header
+        encode(decimals.data(), 4000, dtype::float64, 0, {500}, decimal),       // decimal digits
+        encode(field.data(), 4000, dtype::float32, 0, {2, 5, 100}, quantized),  // scale
+        encode(noise.data(), 4000, dtype::uint32, 0, {1000, 1}, plain),
+        encode(nullptr, 0, dtype::int16, 0, {3, 0, 1u << 30}, plain),           // empty, large dimension
+    };
+    for (const auto& s : streams) {
+        const header h = header_of(s);
+        auto varint_bytes = [](std::uint64_t v) { return std::size_t(1 + (v >= 1u << 7) + (v >= 1u << 14) + (v >= 1u << 21) + (v >= 1u << 28) + (v >= 1ull << 35)); };
+        std::size_t expected = 17 + varint_bytes(h.payload_size) + (h.type == dtype::bytes ? varint_bytes(h.item_size) : 0) +
+                               (h.decimal() ? 1 : 0) + (h.quantized() ? 8 : 0);
+        for (auto d : h.shape) expected += varint_bytes(d);
+        CHECK(h.version == 6 && h.size == expected);
+        std::vector<std::uint8_t> a(h.raw_size), b(h.raw_size);
+        byte2bit::decode(s.data(), s.size(), a.data(), a.size());
+        const auto old = as_version(s, 5);
+        const header ho = header_of(old);
+        CHECK(ho.size == 40 + 8 * h.shape.size() && ho.type == h.type && ho.item_size == h.item_size &&
+              ho.flags == h.flags && ho.decimal_digits == h.decimal_digits && ho.quantize_scale == h.quantize_scale &&
+              ho.shape == h.shape && ho.payload_size == h.payload_size);
+        CHECK(code_of([&] { byte2bit::decode(old.data(), old.size(), b.data(), b.size()); }) == errc(0) && a == b);
+    }
+    // A constant tile, as the empty quality masks of a Sentinel-2 product: 22 header bytes, then the
+    // lanes block's 4 bytes and the value.
+    const std::vector<std::uint8_t> empty(512 * 512, 0);
+    for (int level : {0, 1, 2, 4}) {
+        byte2bit::encode_options o;
+        o.level = level;
+        const auto s = encode(empty.data(), empty.size(), dtype::uint8, 0, {512, 512}, o);
+        CHECK(s.size() == 27 && methods_of(s) == std::vector<int>{6});
+    }
+    auto constant = [&](auto value, dtype t, std::size_t lane_bytes) {
+        using T = decltype(value);
+        const std::vector<T> x(3 * 70, value);
+        for (int level : {0, 1, 2, 4}) {
+            byte2bit::encode_options o;
+            o.level = level;
+            const auto s = encode(x.data(), x.size() * sizeof(T), t, 0, {3, 70}, o);
+            std::vector<T> y(x.size());
+            CHECK(methods_of(s) == std::vector<int>{6} && s.size() == block_of(s) + 4 + lane_bytes);
+            byte2bit::decode(s.data(), s.size(), y.data(), y.size() * sizeof(T), &t);
+            CHECK(std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0);
+            // Refused: in a version-5 stream, with a predictor, with a byte too many or too few,
+            // and any byte changed without resealing.
+            const auto refused = [&](const std::vector<std::uint8_t>& bad) {
+                return code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * sizeof(T)); }) != errc(0);
+            };
+            CHECK(refused(as_version(s, 5)));
+            auto predicted = s;
+            predicted[block_of(s) + 2] = 3;
+            CHECK(refused(resealed(predicted)));
+            for (int extra : {1, -1}) {
+                header h = header_of(s);
+                h.payload_size = std::uint64_t(std::int64_t(h.payload_size) + extra);
+                byte_writer w;
+                write_header(w, h);
+                w.append(s.data() + block_of(s), std::size_t(std::int64_t(s.size() - block_of(s)) + std::min(extra, 0)));
+                if (extra > 0) w.u8(0);
+                seal(w.bytes.data(), w.bytes.size());
+                CHECK(code_of([&] { byte2bit::decode(w.bytes.data(), w.bytes.size(), y.data(), y.size() * sizeof(T)); }) ==
+                      errc::corrupt);
+            }
+            bool every_flip = true;
+            for (std::size_t at = 0; at < s.size(); ++at) {
+                auto bad = s;
+                bad[at] ^= 0x01;
+                every_flip &= refused(bad);
+            }
+            CHECK(every_flip);
+        }
+    };
+    constant(std::uint8_t(9), dtype::uint8, 1);
+    constant(std::int16_t(-3), dtype::int16, 2);
+    constant(float(NAN), dtype::float32, 4);
+    constant(std::uint64_t(1) << 63, dtype::uint64, 8);
+    constant(std::complex<float>(1.5f, 1.5f), dtype::complex64, 4);  // lanes: all real parts, then all imaginary
+}
+
 // Level 4 ranks its nine predictor candidates cheaply and estimates only the best ranked: on
 // isolated spikes every prediction from neighbours repeats each spike beside and below it, so
 // "none", last in the list, must still win.
@@ -879,7 +992,7 @@ void test_predictor_choice() {
     byte2bit::encode_options o;
     o.level = 4;
     const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {128, 256}, o);
-    const std::size_t block = 40 + 16;  // header with two dimensions, then the lanes block
+    const std::size_t block = block_of(s);
     CHECK(s[block + 1] == 2 || s[block + 1] == 5);  // method 2 or 5
     CHECK(s[block + 2] == std::uint8_t(byte2bit::detail::predictor::none));
     std::vector<std::uint16_t> y(x.size());
@@ -920,6 +1033,7 @@ int main() {
     test_damage();
     test_wide_rans();
     test_predictor_choice();
+    test_compact_header_and_constant();
     std::printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -27,10 +27,10 @@
 
 namespace byte2bit {
 
-// The newest version of the stream format this library writes (a stream gets the lowest version
-// that holds what it uses). Readers accept every version up to this one and refuse newer ones with
+// The version of the stream format this library writes (every stream it writes has this version's
+// compact header). Readers accept every version up to this one and refuse newer ones with
 // errc::unsupported_version.
-constexpr int format_version = 5;
+constexpr int format_version = 6;
 
 // The library's own version, independent of format_version.
 const char* library_version() noexcept;
