@@ -64,6 +64,10 @@ def cases():
     yield "int16_walk_level1", np.cumsum(rng.integers(-99, 100, 40000)).astype(np.int16), dict(compression_level=1)
     yield "uint8_image_level4", (128 + 60 * np.sin(wx / 9) + rng.normal(0, 12, wx.shape)).clip(0, 255).astype(np.uint8), {}
     yield "float32_stack_6000_level4", np.cumsum(rng.normal(size=(3, 40, 50)), axis=2).astype(np.float32), {}
+    # version 6: a compact header on every stream; method 6 for lanes of one value (empty masks, fill)
+    yield "uint8_empty_mask_level4", np.zeros((64, 80), np.uint8), {}
+    yield "float32_nan_fill_level0", np.full((5, 7), np.nan, np.float32), dict(compression_level=0)
+    yield "int16_constant_stack_level1", np.full((2, 9, 11), -32768, np.int16), dict(compression_level=1)
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
