@@ -51,3 +51,34 @@ def flip_stored_bit(data: bytes, key: str, offset: int, bit: int = 0) -> bytes:
     out = bytearray(data)
     out[info.header_offset + 30 + name_len + extra_len + offset] ^= 1 << bit
     return bytes(out)
+
+
+def stream_layout(stream: bytes) -> dict:
+    """Where a stream's fields sit (codec/FORMAT.md 1.1 and 1.2), read the way the format describes
+    them, for tests that look inside or edit a stream: version, flags, header size, and the method
+    of a lanes block that follows the header directly (no reserved values, exceptions or lattice)."""
+    version = stream[4]
+    if version < 6:
+        ndim = stream[8]
+        size = 40 + 8 * ndim
+        return {"version": version, "flags": stream[7], "header_size": size, "method": stream[size + 1]}
+    dtype, flags, ndim = stream[13], stream[15], stream[16]
+    at = 17
+
+    def varint():
+        nonlocal at
+        value = shift = 0
+        while True:
+            byte = stream[at]
+            at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    for _ in range(1 + ndim):  # payload size, then the shape
+        varint()
+    if dtype == 15:  # bytes: their item size
+        varint()
+    at += (1 if flags & 2 else 0) + (8 if flags & 1 else 0)  # decimal digits, quantize scale
+    return {"version": version, "flags": flags, "header_size": at, "method": stream[at + 1]}
