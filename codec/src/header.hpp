@@ -12,7 +12,7 @@ namespace detail {
 
 constexpr std::uint8_t magic[4] = {'B', '2', 'B', 0x1A};
 // Versions 1-5 have a fixed header of 40 bytes plus 8 per dimension, the checksum at byte 32.
-// From version 6 the header is compact (FORMAT.md 1): the checksum right after the version, sizes
+// From version 6 the header is compact (FORMAT.md 1.2): the checksum right after the version, sizes
 // as varints, fields a stream does not use left out. It saves 34 bytes on a 2-D stream, which is
 // most of a constant tile.
 constexpr int compact_header_version = 6;
