@@ -108,10 +108,10 @@ void make_residuals(const U* x, U* z, const lane_layout& l) {
 
 #if defined(__SSE2__)
 // Inverse gradient prediction of an 8- or 16-bit row below its first lane (row[0] is set):
-// row[i] = row[i - 1] + unzigzag(z[i]) + up[i] - up[i - 1]; with `up` null, the inverse of the
-// left predictor, row[i] = row[i - 1] + unzigzag(z[i]). `row` may be `z`: each block of 16 bytes
-// is read before it is written.
-template <class U>
+// row[i] = row[i - 1] + unzigzag(z[i]) + up[i] - up[i - 1]; without `Up` (up unused), the inverse
+// of the left predictor, row[i] = row[i - 1] + unzigzag(z[i]). `row` may be `z`: each block of 16
+// bytes is read before it is written.
+template <class U, bool Up = true>
 inline void gradient_row_sse2(U* row, const U* z, const U* up, std::uint64_t W) {
     constexpr std::uint64_t per = 16 / sizeof(U);
     const bool bytes = sizeof(U) == 1;
@@ -121,8 +121,8 @@ inline void gradient_row_sse2(U* row, const U* z, const U* up, std::uint64_t W) 
     std::uint64_t i = 1;
     for (; i + per <= W; i += per) {
         const __m128i zz = _mm_loadu_si128(reinterpret_cast<const __m128i*>(z + i));
-        const __m128i u = up ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i)) : _mm_setzero_si128();
-        const __m128i ul = up ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i - 1)) : _mm_setzero_si128();
+        const __m128i u = Up ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i)) : _mm_setzero_si128();
+        const __m128i ul = Up ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i - 1)) : _mm_setzero_si128();
         __m128i v;
         if (bytes) {
             const __m128i d = _mm_xor_si128(_mm_and_si128(_mm_srli_epi16(zz, 1), low7),
@@ -147,7 +147,7 @@ inline void gradient_row_sse2(U* row, const U* z, const U* up, std::uint64_t W) 
         carry = _mm_shufflehi_epi16(_mm_unpackhi_epi64(carry, carry), 0xFF);  // broadcast the last lane
         carry = _mm_unpackhi_epi64(carry, carry);
     }
-    for (; i < W; ++i) row[i] = U(row[i - 1] + unzigzag<U>(z[i]) + (up ? U(up[i] - up[i - 1]) : U(0)));
+    for (; i < W; ++i) row[i] = U(row[i - 1] + unzigzag<U>(z[i]) + (Up ? U(up[i] - up[i - 1]) : U(0)));
 }
 #endif
 
@@ -190,7 +190,7 @@ inline void undo_row(U* row, const U* z, const U* up, std::uint64_t W) {
         row[0] = U(unzigzag<U>(z[0]) + (up ? up[0] : U(0)));
 #if defined(__SSE2__)
         if constexpr (sizeof(U) <= 2) {  // 8- and 16-bit imagery: 16 bytes at a time
-            gradient_row_sse2<U>(row, z, nullptr, W);
+            gradient_row_sse2<U, false>(row, z, nullptr, W);
             return;
         }
 #endif
