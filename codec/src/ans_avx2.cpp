@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ans_avx512.hpp"
+
 #include "rans.hpp"
 #include "simd.hpp"
 
@@ -46,13 +48,13 @@ __attribute__((target("avx2"))) inline __m256i buckets_of(__m256i q) {
 // the table by a permute (entries 0-31 in one register, 32-63 in the other), then a shift.
 template <class U>
 __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* upup, std::uint64_t W,
-                                                        const std::uint8_t* of_bucket, int top, std::uint8_t* ctx) {
+                                                        const std::uint8_t* of_bucket, int top, std::uint8_t* ctx,
+                                                        std::uint64_t x) {
     const __m256i low_half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(of_bucket));
     const __m256i high_half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(of_bucket + 32));
     const __m256i cap = _mm256_set1_epi32(top), byte = _mm256_set1_epi32(0xFF), three = _mm256_set1_epi32(3);
     const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    std::uint64_t x = 2;
     for (; x + 8 + 2 <= W; x += 8) {
         const __m256i far = _mm256_add_epi32(_mm256_add_epi32(load8(up + x - 2), load8(up + x + 2)),
                                              upup ? load8(upup + x) : _mm256_setzero_si256());
@@ -255,7 +257,9 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
                                const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                                std::uint64_t groups) {
 #ifdef B2B_ANS_AVX2
-    return rans_groups(table, states, wp, wend, ctx, symbols, groups);
+    const std::uint64_t done = simd() >= simd_level::avx512 ? rans_groups16(table, states, wp, wend, ctx, symbols, groups) : 0;
+    const std::uint64_t at = done * wide_rans_states;
+    return done + rans_groups(table, states, wp, wend, ctx + at, symbols + at, groups - done);
 #else
     return 0;
 #endif
@@ -265,7 +269,8 @@ template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
                             std::uint8_t* ctx) {
 #ifdef B2B_ANS_AVX2
-    return contexts8<U>(up, upup, W, of_bucket, top, ctx);
+    const std::uint64_t x = simd() >= simd_level::avx512 ? contexts16<U>(up, upup, W, of_bucket, top, ctx) : 2;
+    return contexts8<U>(up, upup, W, of_bucket, top, ctx, x);
 #else
     return 2;
 #endif
@@ -295,7 +300,8 @@ std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, tok
                                U* z) {
 #ifdef B2B_ANS_AVX2
     std::uint64_t bit = extra.bits_used();
-    const std::uint64_t done = residuals8<U>(symbols, n, split, extra.data(), extra.size(), &bit, z);
+    std::uint64_t done = simd() >= simd_level::avx512 ? residuals16<U>(symbols, n, split, extra.data(), extra.size(), &bit, z) : 0;
+    done += residuals8<U>(symbols + done, n - done, split, extra.data(), extra.size(), &bit, z + done);
     if (done) extra.seek(bit);
     return done;
 #else

@@ -123,7 +123,7 @@ inline void gradient_row_sse2(U* row, const U* z, const U* up, std::uint64_t W) 
         const __m128i zz = _mm_loadu_si128(reinterpret_cast<const __m128i*>(z + i));
         const __m128i u = Up ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i)) : _mm_setzero_si128();
         const __m128i ul = Up ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(up + i - 1)) : _mm_setzero_si128();
-        __m128i v;
+        __m128i v, last;
         if (bytes) {
             const __m128i d = _mm_xor_si128(_mm_and_si128(_mm_srli_epi16(zz, 1), low7),
                                             _mm_sub_epi8(_mm_setzero_si128(), _mm_and_si128(zz, one)));
@@ -132,20 +132,20 @@ inline void gradient_row_sse2(U* row, const U* z, const U* up, std::uint64_t W) 
             v = _mm_add_epi8(v, _mm_slli_si128(v, 2));
             v = _mm_add_epi8(v, _mm_slli_si128(v, 4));
             v = _mm_add_epi8(v, _mm_slli_si128(v, 8));
-            v = _mm_add_epi8(v, carry);
-            carry = _mm_unpackhi_epi8(v, v);  // the last byte, twice, in the last 16-bit lane
+            last = _mm_unpackhi_epi8(v, v);  // the last byte, twice, in the last 16-bit lane
         } else {
             const __m128i d = _mm_xor_si128(_mm_srli_epi16(zz, 1), _mm_sub_epi16(_mm_setzero_si128(), _mm_and_si128(zz, one)));
             v = _mm_add_epi16(d, _mm_sub_epi16(u, ul));
             v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
             v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
             v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
-            v = _mm_add_epi16(v, carry);
-            carry = v;
+            last = v;
         }
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + i), v);
-        carry = _mm_shufflehi_epi16(_mm_unpackhi_epi64(carry, carry), 0xFF);  // broadcast the last lane
-        carry = _mm_unpackhi_epi64(carry, carry);
+        // The block's own sum, broadcast off the carry's chain: the chain is one add a block.
+        last = _mm_shufflehi_epi16(_mm_unpackhi_epi64(last, last), 0xFF);
+        last = _mm_unpackhi_epi64(last, last);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + i), bytes ? _mm_add_epi8(v, carry) : _mm_add_epi16(v, carry));
+        carry = bytes ? _mm_add_epi8(carry, last) : _mm_add_epi16(carry, last);
     }
     for (; i < W; ++i) row[i] = U(row[i - 1] + unzigzag<U>(z[i]) + (Up ? U(up[i] - up[i - 1]) : U(0)));
 }

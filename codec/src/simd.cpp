@@ -9,7 +9,13 @@ namespace detail {
 
 simd_level supported_simd() {
 #if defined(__x86_64__) || defined(__i386__)
-    static const simd_level best = __builtin_cpu_supports("avx2")     ? simd_level::avx2
+    // libgcc checks that the OS saves the vector registers these levels use.
+    static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd") &&
+                               __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
+                               __builtin_cpu_supports("bmi2");
+    static const simd_level best = avx512                             ? simd_level::avx512
+                                   : __builtin_cpu_supports("avx2")   ? simd_level::avx2
                                    : __builtin_cpu_supports("sse4.1") ? simd_level::sse41
                                                                       : simd_level::portable;
     return best;
@@ -19,7 +25,10 @@ simd_level supported_simd() {
 }
 
 const char* simd_name(simd_level level) {
-    return level == simd_level::avx2 ? "avx2" : level == simd_level::sse41 ? "sse41" : "portable";
+    return level == simd_level::avx512 ? "avx512"
+           : level == simd_level::avx2 ? "avx2"
+           : level == simd_level::sse41 ? "sse41"
+                                        : "portable";
 }
 
 namespace {

@@ -362,7 +362,9 @@ void vector_kernels_match_formulas() {
     int round = 0;
     // every bit length about as often; the last rounds two values only, so that neighbours are equal
     auto any = [&]() { return round < 14 ? U(rng() >> (rng() % 64)) : U(rng() % 2); };
+    for (int level = int(simd_level::avx2); level <= int(supported_simd()); ++level)  // and the AVX-512 kernels
     for (std::uint64_t W : {13, 40, 77, 300}) {
+        set_simd_level(simd_level(level));
         std::vector<U> up(W), upup(W), row(W), z(W);
         for (round = 0; round < 20; ++round) {
             for (std::uint64_t x = 0; x < W; ++x) up[x] = any(), upup[x] = any(), row[x] = any(), z[x] = any();
@@ -407,6 +409,7 @@ void vector_kernels_match_formulas() {
             }
         }
     }
+    set_simd_level(supported_simd());
 }
 
 // Encoding gives the same bytes on every vector path (residuals, bucket and bit-length counts,

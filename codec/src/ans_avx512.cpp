@@ -1,0 +1,171 @@
+#include "ans_avx512.hpp"
+
+#include "rans.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define B2B_ANS_AVX512 1
+// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*, which it then reports.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace byte2bit {
+namespace detail {
+
+#ifdef B2B_ANS_AVX512
+#define B2B_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512cd,avx512vbmi,avx512vbmi2,bmi2")))
+namespace {
+
+template <class U>
+B2B_AVX512_TARGET inline __m512i load16(const U* p) {
+    if constexpr (sizeof(U) == 1) return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// bucket_of(q) (ans.cpp): 0 and 1 for themselves, else 2 e - 2 and the bit below the leading one,
+// e = bit_length(q) = 32 - leading zeros.
+B2B_AVX512_TARGET inline __m512i buckets_of(__m512i q) {
+    const __m512i two = _mm512_set1_epi32(2);
+    const __m512i e = _mm512_sub_epi32(_mm512_set1_epi32(32), _mm512_lzcnt_epi32(q));
+    const __m512i below = _mm512_and_si512(_mm512_srlv_epi32(q, _mm512_sub_epi32(e, two)), _mm512_set1_epi32(1));
+    const __m512i b = _mm512_add_epi32(_mm512_sub_epi32(_mm512_add_epi32(e, e), two), below);
+    return _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(q, two), b, q);
+}
+
+template <class U>
+B2B_AVX512_TARGET std::uint64_t contexts_kernel(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket,
+                                           int top, std::uint8_t* ctx) {
+    const __m512i table = _mm512_loadu_si512(of_bucket);
+    const __m512i cap = _mm512_set1_epi32(top);
+    std::uint64_t x = 2;
+    for (; x + 16 + 2 <= W; x += 16) {
+        const __m512i far = _mm512_add_epi32(_mm512_add_epi32(load16(up + x - 2), load16(up + x + 2)),
+                                             upup ? load16(upup + x) : _mm512_setzero_si512());
+        const __m512i near = _mm512_add_epi32(load16(up + x - 1), load16(up + x + 1));
+        const __m512i q = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(load16(up + x), 1), near),
+                                           _mm512_srli_epi32(far, 1));
+        const __m128i b = _mm512_cvtepi32_epi8(_mm512_min_epi32(buckets_of(q), cap));
+        const __m512i c = _mm512_permutexvar_epi8(_mm512_castsi128_si512(b), table);  // bytes 0-15 matter
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(ctx + x), _mm512_castsi512_si128(c));
+    }
+    return x;
+}
+
+B2B_AVX512_TARGET std::uint64_t rans_kernel(const std::uint32_t* table, std::uint32_t* states,
+                                              const std::uint8_t** wp_io, const std::uint8_t* wend,
+                                              const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t groups) {
+    const __m256i slot_mask = _mm256_set1_epi32(int(prob_scale - 1)), one = _mm256_set1_epi32(1);
+    const __m256i renorm_below = _mm256_set1_epi32(1 << 16);
+    __m256i s[4];
+    for (int v = 0; v < 4; ++v) s[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * v));
+    const std::uint8_t* wp = *wp_io;
+    std::uint64_t g = 0;
+    for (; g < groups && wend - wp >= 2 * wide_rans_states + 32; ++g) {
+        for (int v = 0; v < 4; ++v) {
+            const std::uint64_t at = g * wide_rans_states + 8 * std::uint64_t(v);
+            const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ctx + at)));
+            const __m256i index = _mm256_or_si256(_mm256_slli_epi32(c, prob_bits), _mm256_and_si256(s[v], slot_mask));
+            const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), index, 4);
+            const __m256i freq = _mm256_add_epi32(_mm256_srli_epi32(e, 20), one);
+            const __m256i bias = _mm256_and_si256(_mm256_srli_epi32(e, 8), slot_mask);
+            const __m256i x = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srli_epi32(s[v], prob_bits)), bias);
+            const __mmask8 renorm = _mm256_cmplt_epu32_mask(x, renorm_below);
+            const __mmask16 low_halves = __mmask16(_pdep_u32(renorm, 0x5555u));
+            const __m256i words = _mm256_maskz_expand_epi16(low_halves, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp)));
+            wp += 2 * __builtin_popcount(renorm);
+            s[v] = _mm256_mask_or_epi32(x, renorm, _mm256_slli_epi32(x, 16), words);
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(symbols + at), _mm256_cvtepi32_epi8(e));
+        }
+    }
+    for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(states + 8 * v), s[v]);
+    *wp_io = wp;
+    return g;
+}
+
+// Sixteen lanes of at most 15 raw bits take at most 240 bits: with the block's offset in its first
+// byte, within the first 248, so a lane's two dwords lie in one 64-byte load.
+template <class U>
+B2B_AVX512_TARGET std::uint64_t residuals_kernel(const std::uint8_t* symbols, std::uint64_t n, token_config split,
+                                            const std::uint8_t* data, std::size_t size, std::uint64_t* bit, U* z) {
+    const __m512i small_top = _mm512_set1_epi32(1 << split.k), k = _mm512_set1_epi32(split.k);
+    const __m512i m = _mm512_set1_epi32(split.m), low_m = _mm512_set1_epi32((1 << split.m) - 1);
+    const __m512i lead = _mm512_set1_epi32(1 << split.m), one = _mm512_set1_epi32(1);
+    const __m512i bits_in_word = _mm512_set1_epi32(31), thirty_two = _mm512_set1_epi32(32);
+    const __m512i zero = _mm512_setzero_si512();
+    std::uint64_t pos = *bit, i = 0;
+    for (; i + 16 <= n && pos / 8 + 64 <= size; i += 16) {
+        const __m512i s = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(symbols + i)));
+        const __mmask16 large = _mm512_cmpge_epu32_mask(s, small_top);  // symbols below 2^k are residuals
+        const __m512i t = _mm512_sub_epi32(s, small_top);
+        const __m512i nbits = _mm512_maskz_sub_epi32(large, _mm512_add_epi32(k, _mm512_srlv_epi32(t, m)), m);
+        const __m512i base =
+            _mm512_mask_sllv_epi32(s, large, _mm512_or_si512(_mm512_and_si512(t, low_m), lead), nbits);
+        // Bit offsets from the block's first byte: an inclusive prefix sum of the counts, less each.
+        __m512i sum = _mm512_add_epi32(nbits, _mm512_alignr_epi32(nbits, zero, 15));
+        sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 14));
+        sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 12));
+        sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 8));
+        const __m512i at = _mm512_add_epi32(_mm512_sub_epi32(sum, nbits), _mm512_set1_epi32(int(pos & 7)));
+        const __m512i block = _mm512_loadu_si512(data + pos / 8);
+        const __m512i word_at = _mm512_srli_epi32(at, 5), shift = _mm512_and_si512(at, bits_in_word);
+        const __m512i low = _mm512_permutexvar_epi32(word_at, block);
+        const __m512i high = _mm512_permutexvar_epi32(_mm512_add_epi32(word_at, one), block);
+        const __m512i word = _mm512_or_si512(_mm512_srlv_epi32(low, shift),  // (a shift by 32 gives 0)
+                                             _mm512_sllv_epi32(high, _mm512_sub_epi32(thirty_two, shift)));
+        const __m512i raw = _mm512_and_si512(word, _mm512_sub_epi32(_mm512_sllv_epi32(one, nbits), one));
+        const __m512i r = _mm512_or_si512(base, raw);
+        if constexpr (sizeof(U) == 1) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(z + i), _mm512_cvtepi32_epi8(r));
+        } else {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(z + i), _mm512_cvtepi32_epi16(r));
+        }
+        pos += std::uint32_t(_mm_extract_epi32(_mm512_extracti32x4_epi32(sum, 3), 3));
+    }
+    *bit = pos;
+    return i;
+}
+
+}  // namespace
+#endif
+
+template <class U>
+std::uint64_t contexts16(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
+                         std::uint8_t* ctx) {
+#ifdef B2B_ANS_AVX512
+    return contexts_kernel<U>(up, upup, W, of_bucket, top, ctx);
+#else
+    return 2;
+#endif
+}
+
+std::uint64_t rans_groups16(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
+                            const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
+                            std::uint64_t groups) {
+#ifdef B2B_ANS_AVX512
+    return rans_kernel(table, states, wp, wend, ctx, symbols, groups);
+#else
+    return 0;
+#endif
+}
+
+template <class U>
+std::uint64_t residuals16(const std::uint8_t* symbols, std::uint64_t n, token_config split, const std::uint8_t* data,
+                          std::size_t size, std::uint64_t* bit, U* z) {
+#ifdef B2B_ANS_AVX512
+    return residuals_kernel<U>(symbols, n, split, data, size, bit, z);
+#else
+    return 0;
+#endif
+}
+
+template std::uint64_t contexts16<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, std::uint64_t,
+                                                const std::uint8_t*, int, std::uint8_t*);
+template std::uint64_t contexts16<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
+                                                 const std::uint8_t*, int, std::uint8_t*);
+template std::uint64_t residuals16<std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config,
+                                                 const std::uint8_t*, std::size_t, std::uint64_t*, std::uint8_t*);
+template std::uint64_t residuals16<std::uint16_t>(const std::uint8_t*, std::uint64_t, token_config,
+                                                  const std::uint8_t*, std::size_t, std::uint64_t*, std::uint16_t*);
+
+}  // namespace detail
+}  // namespace byte2bit

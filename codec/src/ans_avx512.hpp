@@ -1,0 +1,35 @@
+// The AVX2 decoding kernels of ans_avx2.cpp again, sixteen lanes at a time with AVX-512 (simd.hpp's
+// avx512 level). Each does what its AVX2 kernel does on the lanes it reaches and returns where it
+// stopped; the AVX2 kernel carries on from there. What AVX-512 adds:
+// - contexts: a bucket from the leading-zero count, its context by one byte permute of the 64-byte
+//   table;
+// - rANS of method 5: 32 states in two vectors; the words of the states that renormalize are
+//   placed by one word expand, its mask the states' mask spread to every other word;
+// - raw bits: sixteen lanes' bits from one 64-byte load, by dword permutes.
+#pragma once
+
+#include <cstdint>
+
+#include "entropy.hpp"
+
+namespace byte2bit {
+namespace detail {
+
+// As row_contexts8 (ans_avx2.hpp), from lane 2; returns the first lane it did not reach.
+template <class U>
+std::uint64_t contexts16(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
+                         std::uint8_t* ctx);
+
+// As wide_rans_groups, stopping earlier before the end of the words (each group may load 96 bytes).
+std::uint64_t rans_groups16(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
+                            const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
+                            std::uint64_t groups);
+
+// As token_residuals8 on lanes [0, i) for the largest i <= n, a multiple of 16, whose 64-byte loads
+// lie inside data[0 .. size); *bit is the reader's position, moved past what was read.
+template <class U>
+std::uint64_t residuals16(const std::uint8_t* symbols, std::uint64_t n, token_config split, const std::uint8_t* data,
+                          std::size_t size, std::uint64_t* bit, U* z);
+
+}  // namespace detail
+}  // namespace byte2bit
