@@ -257,7 +257,7 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
                                const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                                std::uint64_t groups) {
 #ifdef B2B_ANS_AVX2
-    const std::uint64_t done = simd() >= simd_level::avx512 ? rans_groups16(table, states, wp, wend, ctx, symbols, groups) : 0;
+    const std::uint64_t done = simd() >= simd_level::avx512 ? rans_groups_avx512(table, states, wp, wend, ctx, symbols, groups) : 0;
     const std::uint64_t at = done * wide_rans_states;
     return done + rans_groups(table, states, wp, wend, ctx + at, symbols + at, groups - done);
 #else

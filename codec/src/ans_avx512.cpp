@@ -60,6 +60,7 @@ B2B_AVX512_TARGET std::uint64_t rans_kernel(const std::uint32_t* table, std::uin
     for (int v = 0; v < 4; ++v) s[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * v));
     const std::uint8_t* wp = *wp_io;
     std::uint64_t g = 0;
+    // A group reads at most 64 bytes of words; the last vector loads 32 from at most 48 bytes on.
     for (; g < groups && wend - wp >= 2 * wide_rans_states + 32; ++g) {
         for (int v = 0; v < 4; ++v) {
             const std::uint64_t at = g * wide_rans_states + 8 * std::uint64_t(v);
@@ -70,6 +71,7 @@ B2B_AVX512_TARGET std::uint64_t rans_kernel(const std::uint32_t* table, std::uin
             const __m256i bias = _mm256_and_si256(_mm256_srli_epi32(e, 8), slot_mask);
             const __m256i x = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srli_epi32(s[v], prob_bits)), bias);
             const __mmask8 renorm = _mm256_cmplt_epu32_mask(x, renorm_below);
+            // The next words, in state order, into the low halves of the renormalizing states.
             const __mmask16 low_halves = __mmask16(_pdep_u32(renorm, 0x5555u));
             const __m256i words = _mm256_maskz_expand_epi16(low_halves, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp)));
             wp += 2 * __builtin_popcount(renorm);
@@ -138,7 +140,7 @@ std::uint64_t contexts16(const U* up, const U* upup, std::uint64_t W, const std:
 #endif
 }
 
-std::uint64_t rans_groups16(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
+std::uint64_t rans_groups_avx512(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
                             const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                             std::uint64_t groups) {
 #ifdef B2B_ANS_AVX512

@@ -1,11 +1,12 @@
-// The AVX2 decoding kernels of ans_avx2.cpp again, sixteen lanes at a time with AVX-512 (simd.hpp's
-// avx512 level). Each does what its AVX2 kernel does on the lanes it reaches and returns where it
-// stopped; the AVX2 kernel carries on from there. What AVX-512 adds:
-// - contexts: a bucket from the leading-zero count, its context by one byte permute of the 64-byte
-//   table;
-// - rANS of method 5: 32 states in two vectors; the words of the states that renormalize are
-//   placed by one word expand, its mask the states' mask spread to every other word;
-// - raw bits: sixteen lanes' bits from one 64-byte load, by dword permutes.
+// The AVX2 decoding kernels of ans_avx2.cpp again with AVX-512 (simd.hpp's avx512 level). Each does
+// what its AVX2 kernel does on the lanes it reaches and returns where it stopped; the AVX2 kernel
+// carries on from there. What AVX-512 adds:
+// - contexts, sixteen lanes at a time: a bucket from the leading-zero count, its context by one
+//   byte permute of the 64-byte table;
+// - rANS of method 5: the states stay in four vectors of eight (four gathers in flight; two vectors
+//   of sixteen were slower), and the words of the states that renormalize are placed by one word
+//   expand whose mask is the states' mask spread to every other word;
+// - raw bits, sixteen lanes at a time, from one 64-byte load by dword permutes.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +21,8 @@ template <class U>
 std::uint64_t contexts16(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
                          std::uint8_t* ctx);
 
-// As wide_rans_groups, stopping earlier before the end of the words (each group may load 96 bytes).
-std::uint64_t rans_groups16(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
+// As wide_rans_groups, stopping earlier before the end of the words (a group needs 96 bytes left).
+std::uint64_t rans_groups_avx512(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
                             const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                             std::uint64_t groups);
 

@@ -90,7 +90,7 @@ def decode_array(stream, out: np.ndarray | None = None, max_bytes: int = DEFAULT
             raise LimitExceededError(f"stream declares {info['raw_size']:,} bytes, more than max_bytes="
                                      f"{max_bytes:,}; pass a larger max_bytes or an out array")
         result = np.empty(shape, dtype=dt)
-        _core.decode(view, result.reshape(-1).view(np.uint8), info["dtype"])
+        _core.decode(view, result.reshape(-1).view(np.uint8), info["dtype"], fresh=True)
         return result
     if not isinstance(out, np.ndarray):
         raise BufferMismatchError(f"out must be a numpy array, got {type(out).__name__}")
