@@ -269,8 +269,10 @@ template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
                             std::uint8_t* ctx) {
 #ifdef B2B_ANS_AVX2
-    const std::uint64_t x = simd() >= simd_level::avx512 ? contexts16<U>(up, upup, W, of_bucket, top, ctx) : 2;
-    return contexts8<U>(up, upup, W, of_bucket, top, ctx, x);
+    std::uint64_t x = simd() >= simd_level::avx512 ? contexts16<U>(up, upup, W, of_bucket, top, ctx) : 2;
+    x = contexts8<U>(up, upup, W, of_bucket, top, ctx, x);
+    // The last lanes as one more block that overlaps lanes already found (with the same contexts).
+    return x < W - 2 && W >= 12 ? contexts8<U>(up, upup, W, of_bucket, top, ctx, W - 10) : x;
 #else
     return 2;
 #endif

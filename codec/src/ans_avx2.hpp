@@ -26,8 +26,8 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
                                const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                                std::uint64_t groups);
 
-// ctx[x] = of_bucket[min(bucket_of(activity), top)] for x in [2, end), end returned (W > 4: what
-// lies two lanes inside the row's ends), from the residual rows above (`upup` may be null);
+// ctx[x] = of_bucket[min(bucket_of(activity), top)] for x in [2, end), end returned (W - 2, two
+// lanes inside the row's end, for W >= 12), from the residual rows above (`upup` may be null);
 // of_bucket has 64 entries and top < 64.
 template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,

@@ -7,6 +7,10 @@
 #include <cmath>
 #include <string>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace byte2bit {
 namespace detail {
 namespace {
@@ -279,8 +283,19 @@ std::vector<std::uint32_t> read_frequency_tables(byte_reader& in, int contexts, 
         std::uint32_t* t = &table[std::size_t(c) << prob_bits];
         std::uint32_t slot = 0;
         for (int s = 0; s < alphabet; ++s) {
-            for (std::uint32_t k = 0; k < f[s]; ++k, ++slot) t[slot] = (f[s] - 1) << 20 | k << 8 | std::uint32_t(s);
-            if (f[s]) *top_symbol = std::max(*top_symbol, s);
+            if (f[s] == 0) continue;
+            // Entry k of the symbol's slots: its frequency - 1, k and the symbol, four at a time.
+            const std::uint32_t head = (f[s] - 1) << 20 | std::uint32_t(s);
+            std::uint32_t* at = t + slot;
+            std::uint32_t k = 0;
+#if defined(__SSE2__)
+            __m128i four = _mm_add_epi32(_mm_set1_epi32(int(head)), _mm_setr_epi32(0, 1 << 8, 2 << 8, 3 << 8));
+            for (; k + 4 <= f[s]; k += 4, four = _mm_add_epi32(four, _mm_set1_epi32(4 << 8)))
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(at + k), four);
+#endif
+            for (; k < f[s]; ++k) at[k] = head | k << 8;
+            slot += f[s];
+            *top_symbol = std::max(*top_symbol, s);
         }
     }
     return table;
