@@ -154,10 +154,10 @@ bool lookup_vectors(bool avx2, const U* up, std::uint64_t W) {
 }
 template <class U, class Of>
 void row_lookup(const U* up, const U* upup, std::uint64_t W, bool avx2, const std::uint8_t* of_bucket, int top,
-                Of&& of, std::uint8_t* out) {
+                Of&& of, std::uint8_t* out, const context_ranks* ranks = nullptr) {
     if constexpr (sizeof(U) <= 2)
         if (lookup_vectors(avx2, up, W)) {
-            const std::uint64_t end = row_contexts8<U>(up, upup, W, of_bucket, top, out);
+            const std::uint64_t end = row_contexts8<U>(up, upup, W, of_bucket, top, ranks, out);
             for (std::uint64_t i = 0; i < W; i = i == 1 ? end : i + 1)  // two lanes at each end
                 out[i] = of(activity_at(up, upup, W, i));
             return;
@@ -386,6 +386,7 @@ struct decode_tables : token_tables {
     std::uint8_t ctx_of_small[small_activity];  // activity -> context, for nearly all
     std::uint8_t ctx_of_bucket[max_buckets];    // for row_lookup's vectors, with top_bucket
     int top_bucket = 0;
+    context_ranks ranks;                        // the same as ranges of activity
     const std::uint8_t* map = nullptr;          // bucket -> context
     int buckets = 1;
     bool symbols_are_residuals = false;         // no symbol has extra bits: each is its residual
@@ -478,6 +479,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     // Lanes of up to 16 bits have activities below 2^20, so buckets below 38: 64 cover every one.
     tables.top_bucket = std::min(buckets, max_buckets) - 1;
     for (int b = 0; b < max_buckets; ++b) tables.ctx_of_bucket[b] = map[std::min(b, tables.top_bucket)];
+    tables.ranks = make_context_ranks(tables.ctx_of_bucket, tables.top_bucket);
     tables.symbols_are_residuals = top_symbol < (1 << split.k);
     tables.avx2 = sizeof(U) <= 2 && ans_avx2_usable();
     // Method 2's four states, or method 5's 32 (FORMAT.md 8): the same rows around either.
@@ -500,7 +502,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                         const U* z_upup = y > 1 ? residuals.data() + ((y + 1) % 3) * W : nullptr;
                         std::uint8_t* const c = ctx.data();  // stores through it cannot move it
                         row_lookup<U>(z_up, z_upup, W, tables.avx2, tables.ctx_of_bucket, tables.top_bucket,
-                                      [&tables](std::uint64_t q) { return tables.context(q); }, c);
+                                      [&tables](std::uint64_t q) { return tables.context(q); }, c, &tables.ranks);
                         rans.row(ctx.data(), symbols.data(), W);
                         tables.residuals<U>(symbols.data(), W, extra, z);
                         U* row = x + (plane * layout.rows + y) * W;

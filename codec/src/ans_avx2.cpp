@@ -265,11 +265,31 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
 #endif
 }
 
+context_ranks make_context_ranks(const std::uint8_t* of_bucket, int top) {
+    context_ranks r;
+    int count = 0;
+    r.ctx_of_rank[0] = of_bucket[0];
+    for (int b = 1; b <= top; ++b) {
+        if (of_bucket[b] == of_bucket[b - 1]) continue;
+        // the smallest activity of bucket b (ans.cpp's bucket_of): 1, then 2^(e - 1) and, for odd
+        // buckets, 2^(e - 2) more
+        const int e = b / 2 + 1;
+        const std::uint32_t q = b == 1 ? 1 : (1u << (e - 1)) + (b % 2 ? 1u << (e - 2) : 0);
+        if (count == 15 || q >= (1u << 15)) return context_ranks{};
+        r.threshold[count++] = std::uint16_t(q);
+        r.ctx_of_rank[count] = of_bucket[b];
+    }
+    r.count = count;
+    return r;
+}
+
 template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
-                            std::uint8_t* ctx) {
+                            const context_ranks* ranks, std::uint8_t* ctx) {
 #ifdef B2B_ANS_AVX2
-    std::uint64_t x = simd() >= simd_level::avx512 ? contexts16<U>(up, upup, W, of_bucket, top, ctx) : 2;
+    std::uint64_t x = 2;
+    if (simd() >= simd_level::avx512)
+        x = ranks && ranks->count >= 0 ? contexts32<U>(up, upup, W, *ranks, ctx) : contexts16<U>(up, upup, W, of_bucket, top, ctx);
     x = contexts8<U>(up, upup, W, of_bucket, top, ctx, x);
     // The last lanes as one more block that overlaps lanes already found (with the same contexts).
     return x < W - 2 && W >= 12 ? contexts8<U>(up, upup, W, of_bucket, top, ctx, W - 10) : x;
@@ -312,9 +332,9 @@ std::uint64_t token_residuals8(const std::uint8_t* symbols, std::uint64_t n, tok
 }
 
 template std::uint64_t row_contexts8<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, std::uint64_t,
-                                                   const std::uint8_t*, int, std::uint8_t*);
+                                                   const std::uint8_t*, int, const context_ranks*, std::uint8_t*);
 template std::uint64_t row_contexts8<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
-                                                    const std::uint8_t*, int, std::uint8_t*);
+                                                    const std::uint8_t*, int, const context_ranks*, std::uint8_t*);
 template std::uint64_t lane_tokens8<std::uint8_t, std::uint8_t>(const std::uint8_t*, std::uint64_t, token_config,
                                                                 std::uint8_t*, std::uint8_t*);
 template std::uint64_t lane_tokens8<std::uint16_t, std::uint8_t>(const std::uint16_t*, std::uint64_t, token_config,

@@ -26,12 +26,24 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
                                const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                                std::uint64_t groups);
 
+// A bucket map seen as ranges of activity, for decoding: the context of activity q is
+// ctx_of_rank[number of thresholds <= q]. Usable (count >= 0) when the map changes at most 15 times
+// up to `top` and every threshold lies below 2^15, so that 16-bit sums saturating at 2^16 - 1
+// compare with them as the exact sums do.
+struct context_ranks {
+    int count = -1;
+    std::uint16_t threshold[15] = {};
+    std::uint8_t ctx_of_rank[16] = {};
+};
+context_ranks make_context_ranks(const std::uint8_t* of_bucket, int top);
+
 // ctx[x] = of_bucket[min(bucket_of(activity), top)] for x in [2, end), end returned (W - 2, two
 // lanes inside the row's end, for W >= 12), from the residual rows above (`upup` may be null);
 // of_bucket has 64 entries and top < 64.
+// `ranks` (may be null) is of_bucket and top as ranges, for the AVX-512 kernel of 32 lanes.
 template <class U>
 std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
-                            std::uint8_t* ctx);
+                            const context_ranks* ranks, std::uint8_t* ctx);
 
 // Tokens (FORMAT.md 5.1) of z[0 .. i) under `split`: symbols[x] and, unless null, nbits[x] (raw
 // bits), for the largest i <= n that eight lanes at a time reach; returns i. S: uint8_t, or

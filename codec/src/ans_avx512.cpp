@@ -33,6 +33,37 @@ B2B_AVX512_TARGET inline __m512i buckets_of(__m512i q) {
 }
 
 template <class U>
+B2B_AVX512_TARGET inline __m512i load32(const U* p) {
+    if constexpr (sizeof(U) == 1) return _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_loadu_si512(p);
+}
+
+// The activity in 16-bit sums that saturate (context_ranks says why that is exact here), then the
+// number of thresholds it reaches, which a byte shuffle turns into the context.
+template <class U>
+B2B_AVX512_TARGET std::uint64_t ranks_kernel(const U* up, const U* upup, std::uint64_t W, const context_ranks& r,
+                                             std::uint8_t* ctx) {
+    const __m256i ctx_of_rank = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r.ctx_of_rank)));
+    const __m512i minus_one = _mm512_set1_epi16(-1);
+    __m512i threshold[15];
+    for (int j = 0; j < r.count; ++j) threshold[j] = _mm512_set1_epi16(std::int16_t(r.threshold[j]));
+    std::uint64_t x = 2;
+    for (; x + 32 + 2 <= W; x += 32) {
+        const __m512i far = _mm512_adds_epu16(_mm512_adds_epu16(load32(up + x - 2), load32(up + x + 2)),
+                                              upup ? load32(upup + x) : _mm512_setzero_si512());
+        const __m512i near = _mm512_adds_epu16(load32(up + x - 1), load32(up + x + 1));
+        const __m512i u = load32(up + x);
+        const __m512i q = _mm512_adds_epu16(_mm512_adds_epu16(_mm512_adds_epu16(u, u), near), _mm512_srli_epi16(far, 1));
+        __m512i rank = _mm512_setzero_si512();
+        for (int j = 0; j < r.count; ++j)
+            rank = _mm512_mask_sub_epi16(rank, _mm512_cmpge_epu16_mask(q, threshold[j]), rank, minus_one);
+        const __m256i c = _mm256_shuffle_epi8(ctx_of_rank, _mm512_cvtepi16_epi8(rank));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ctx + x), c);
+    }
+    return x;
+}
+
+template <class U>
 B2B_AVX512_TARGET std::uint64_t contexts_kernel(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket,
                                            int top, std::uint8_t* ctx) {
     const __m512i table = _mm512_loadu_si512(of_bucket);
@@ -140,6 +171,15 @@ std::uint64_t contexts16(const U* up, const U* upup, std::uint64_t W, const std:
 #endif
 }
 
+template <class U>
+std::uint64_t contexts32(const U* up, const U* upup, std::uint64_t W, const context_ranks& ranks, std::uint8_t* ctx) {
+#ifdef B2B_ANS_AVX512
+    return ranks_kernel<U>(up, upup, W, ranks, ctx);
+#else
+    return 2;
+#endif
+}
+
 std::uint64_t rans_groups_avx512(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
                             const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                             std::uint64_t groups) {
@@ -160,6 +200,10 @@ std::uint64_t residuals16(const std::uint8_t* symbols, std::uint64_t n, token_co
 #endif
 }
 
+template std::uint64_t contexts32<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, std::uint64_t,
+                                                const context_ranks&, std::uint8_t*);
+template std::uint64_t contexts32<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,
+                                                 const context_ranks&, std::uint8_t*);
 template std::uint64_t contexts16<std::uint8_t>(const std::uint8_t*, const std::uint8_t*, std::uint64_t,
                                                 const std::uint8_t*, int, std::uint8_t*);
 template std::uint64_t contexts16<std::uint16_t>(const std::uint16_t*, const std::uint16_t*, std::uint64_t,

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "ans_avx2.hpp"
 #include "entropy.hpp"
 
 namespace byte2bit {
@@ -20,6 +21,10 @@ namespace detail {
 template <class U>
 std::uint64_t contexts16(const U* up, const U* upup, std::uint64_t W, const std::uint8_t* of_bucket, int top,
                          std::uint8_t* ctx);
+
+// The same by ranges of activity (ans_avx2.hpp's context_ranks), 32 lanes at a time in 16-bit sums.
+template <class U>
+std::uint64_t contexts32(const U* up, const U* upup, std::uint64_t W, const context_ranks& ranks, std::uint8_t* ctx);
 
 // As wide_rans_groups, stopping earlier before the end of the words (a group needs 96 bytes left).
 std::uint64_t rans_groups_avx512(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,

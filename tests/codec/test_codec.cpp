@@ -359,7 +359,7 @@ void vector_kernels_match_formulas() {
         const int e = bit_length(q);
         return 2 * e - 2 + int((q >> (e - 2)) & 1);
     };
-    int round = 0;
+    int round = 0, rank_tables = 0;
     // every bit length about as often; the last rounds two values only, so that neighbours are equal
     auto any = [&]() { return round < 14 ? U(rng() >> (rng() % 64)) : U(rng() % 2); };
     for (int level = int(simd_level::avx2); level <= int(supported_simd()); ++level)  // and the AVX-512 kernels
@@ -368,17 +368,36 @@ void vector_kernels_match_formulas() {
         std::vector<U> up(W), upup(W), row(W), z(W);
         for (round = 0; round < 20; ++round) {
             for (std::uint64_t x = 0; x < W; ++x) up[x] = any(), upup[x] = any(), row[x] = any(), z[x] = any();
-            std::uint8_t of_bucket[64];
-            for (auto& v : of_bucket) v = std::uint8_t(rng());
             const int top = round % 3 == 0 ? 63 : round % 3 == 1 ? 20 : 5;
-            std::vector<std::uint8_t> ctx(W);
             const bool has_upup = round % 2;
-            const std::uint64_t end = row_contexts8<U>(up.data(), has_upup ? upup.data() : nullptr, W, of_bucket, top, ctx.data());
-            CHECK(end == W - 2);
-            for (std::uint64_t x = 2; x < end; ++x) {
-                const std::uint64_t q = 2 * std::uint64_t(up[x]) + up[x - 1] + up[x + 1] +
-                                        ((std::uint64_t(up[x - 2]) + up[x + 2] + (has_upup ? upup[x] : 0)) >> 1);
-                CHECK(ctx[x] == of_bucket[std::min(bucket_of(q), top)]);
+            // Tables of any bytes, and tables of a few ranges of buckets as decoders have them, which
+            // the AVX-512 path also takes as ranges of activity (context_ranks) where it can.
+            for (int kind = 0; kind < 3; ++kind) {
+                std::uint8_t of_bucket[64];
+                for (auto& v : of_bucket) v = std::uint8_t(rng());
+                if (kind > 0) {
+                    const int changes = kind == 1 ? int(rng() % 16) : 14 + int(rng() % 4);
+                    for (int b = 1; b < 64; ++b) of_bucket[b] = of_bucket[b - 1];
+                    for (int c = 0; c < changes; ++c) {
+                        const int at = 1 + int(rng() % (round % 3 == 0 ? 40 : top));
+                        for (int b = at; b < 64; ++b) of_bucket[b] = std::uint8_t(of_bucket[b] + 1 + at % 7);
+                    }
+                }
+                const context_ranks ranks = make_context_ranks(of_bucket, top);
+                int changes = 0, last_change = 0;
+                for (int b = 1; b <= top; ++b)
+                    if (of_bucket[b] != of_bucket[b - 1]) ++changes, last_change = b;
+                CHECK((ranks.count >= 0) == (changes <= 15 && last_change < 30));
+                if (ranks.count >= 0) ++rank_tables;
+                std::vector<std::uint8_t> ctx(W);
+                const std::uint64_t end = row_contexts8<U>(up.data(), has_upup ? upup.data() : nullptr, W, of_bucket, top,
+                                                           kind ? &ranks : nullptr, ctx.data());
+                CHECK(end == W - 2);
+                for (std::uint64_t x = 2; x < end; ++x) {
+                    const std::uint64_t q = 2 * std::uint64_t(up[x]) + up[x - 1] + up[x + 1] +
+                                            ((std::uint64_t(up[x - 2]) + up[x + 2] + (has_upup ? upup[x] : 0)) >> 1);
+                    CHECK(ctx[x] == of_bucket[std::min(bucket_of(q), top)]);
+                }
             }
             for (const token_config c : {token_config{}, token_config{5, 2}, token_config{6, 3}, token_config{7, 3},
                                          token_config{8, 0}, token_config{8, 4}}) {
@@ -409,6 +428,7 @@ void vector_kernels_match_formulas() {
             }
         }
     }
+    CHECK(rank_tables > 20);  // the ranges path ran
     set_simd_level(supported_simd());
 }
 
