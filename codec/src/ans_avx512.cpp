@@ -38,27 +38,33 @@ B2B_AVX512_TARGET inline __m512i load32(const U* p) {
     return _mm512_loadu_si512(p);
 }
 
-// The activity in 16-bit sums that saturate (context_ranks says why that is exact here), then the
-// number of thresholds it reaches, which a byte shuffle turns into the context.
+// The activity of lanes x .. x + 31 in 16-bit sums that saturate (context_ranks says why that is
+// exact here), then the number of thresholds it reaches, which a byte shuffle turns into the context.
+template <class U>
+B2B_AVX512_TARGET inline void ranks_block(const U* up, const U* upup, std::uint64_t x, const __m512i* threshold,
+                                          int count, __m256i ctx_of_rank, std::uint8_t* ctx) {
+    const __m512i far = _mm512_adds_epu16(_mm512_adds_epu16(load32(up + x - 2), load32(up + x + 2)),
+                                          upup ? load32(upup + x) : _mm512_setzero_si512());
+    const __m512i near = _mm512_adds_epu16(load32(up + x - 1), load32(up + x + 1));
+    const __m512i u = load32(up + x);
+    const __m512i q = _mm512_adds_epu16(_mm512_adds_epu16(_mm512_adds_epu16(u, u), near), _mm512_srli_epi16(far, 1));
+    __m512i rank = _mm512_setzero_si512();
+    for (int j = 0; j < count; ++j)
+        rank = _mm512_mask_sub_epi16(rank, _mm512_cmpge_epu16_mask(q, threshold[j]), rank, _mm512_set1_epi16(-1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ctx + x), _mm256_shuffle_epi8(ctx_of_rank, _mm512_cvtepi16_epi8(rank)));
+}
+
 template <class U>
 B2B_AVX512_TARGET std::uint64_t ranks_kernel(const U* up, const U* upup, std::uint64_t W, const context_ranks& r,
                                              std::uint8_t* ctx) {
     const __m256i ctx_of_rank = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r.ctx_of_rank)));
-    const __m512i minus_one = _mm512_set1_epi16(-1);
     __m512i threshold[15];
     for (int j = 0; j < r.count; ++j) threshold[j] = _mm512_set1_epi16(std::int16_t(r.threshold[j]));
     std::uint64_t x = 2;
-    for (; x + 32 + 2 <= W; x += 32) {
-        const __m512i far = _mm512_adds_epu16(_mm512_adds_epu16(load32(up + x - 2), load32(up + x + 2)),
-                                              upup ? load32(upup + x) : _mm512_setzero_si512());
-        const __m512i near = _mm512_adds_epu16(load32(up + x - 1), load32(up + x + 1));
-        const __m512i u = load32(up + x);
-        const __m512i q = _mm512_adds_epu16(_mm512_adds_epu16(_mm512_adds_epu16(u, u), near), _mm512_srli_epi16(far, 1));
-        __m512i rank = _mm512_setzero_si512();
-        for (int j = 0; j < r.count; ++j)
-            rank = _mm512_mask_sub_epi16(rank, _mm512_cmpge_epu16_mask(q, threshold[j]), rank, minus_one);
-        const __m256i c = _mm256_shuffle_epi8(ctx_of_rank, _mm512_cvtepi16_epi8(rank));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ctx + x), c);
+    for (; x + 32 + 2 <= W; x += 32) ranks_block(up, upup, x, threshold, r.count, ctx_of_rank, ctx);
+    if (x < W - 2 && W >= 32 + 4) {  // the last lanes as one more block, overlapping lanes already found
+        ranks_block(up, upup, W - 2 - 32, threshold, r.count, ctx_of_rank, ctx);
+        x = W - 2;
     }
     return x;
 }
