@@ -126,25 +126,28 @@ B2B_AVX512_TARGET std::uint64_t rans_kernel(const std::uint32_t* table, std::uin
 template <class U>
 B2B_AVX512_TARGET std::uint64_t residuals_kernel(const std::uint8_t* symbols, std::uint64_t n, token_config split,
                                             const std::uint8_t* data, std::size_t size, std::uint64_t* bit, U* z) {
-    const __m512i small_top = _mm512_set1_epi32(1 << split.k), k = _mm512_set1_epi32(split.k);
-    const __m512i m = _mm512_set1_epi32(split.m), low_m = _mm512_set1_epi32((1 << split.m) - 1);
+    const __m512i small_top = _mm512_set1_epi32(1 << split.k), low_m = _mm512_set1_epi32((1 << split.m) - 1);
     const __m512i lead = _mm512_set1_epi32(1 << split.m), one = _mm512_set1_epi32(1);
     const __m512i bits_in_word = _mm512_set1_epi32(31), thirty_two = _mm512_set1_epi32(32);
-    const __m512i zero = _mm512_setzero_si512();
+    // The counts in bytes, sixteen to a 16-byte register: at most 15 each, 240 in all.
+    const __m128i small_top8 = _mm_set1_epi8(std::int8_t(1 << split.k)), k_less_m = _mm_set1_epi8(std::int8_t(split.k - split.m));
+    const __m128i shift_m = _mm_cvtsi32_si128(split.m), low_bits = _mm_set1_epi8(std::int8_t(0xFF >> split.m));
     std::uint64_t pos = *bit, i = 0;
     for (; i + 16 <= n && pos / 8 + 64 <= size; i += 16) {
-        const __m512i s = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(symbols + i)));
-        const __mmask16 large = _mm512_cmpge_epu32_mask(s, small_top);  // symbols below 2^k are residuals
+        const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(symbols + i));
+        const __mmask16 large = split.k < 8 ? _mm_cmpge_epu8_mask(s8, small_top8) : 0;  // below 2^k: residuals
+        const __m128i t8 = _mm_sub_epi8(s8, small_top8);
+        const __m128i nbits8 = _mm_maskz_add_epi8(large, _mm_and_si128(_mm_srl_epi16(t8, shift_m), low_bits), k_less_m);
+        // Bit offsets from the block's first byte: an inclusive prefix sum of the counts, less each.
+        __m128i sum8 = _mm_add_epi8(nbits8, _mm_slli_si128(nbits8, 1));
+        sum8 = _mm_add_epi8(sum8, _mm_slli_si128(sum8, 2));
+        sum8 = _mm_add_epi8(sum8, _mm_slli_si128(sum8, 4));
+        sum8 = _mm_add_epi8(sum8, _mm_slli_si128(sum8, 8));
+        const __m512i s = _mm512_cvtepu8_epi32(s8), nbits = _mm512_cvtepu8_epi32(nbits8);
         const __m512i t = _mm512_sub_epi32(s, small_top);
-        const __m512i nbits = _mm512_maskz_sub_epi32(large, _mm512_add_epi32(k, _mm512_srlv_epi32(t, m)), m);
         const __m512i base =
             _mm512_mask_sllv_epi32(s, large, _mm512_or_si512(_mm512_and_si512(t, low_m), lead), nbits);
-        // Bit offsets from the block's first byte: an inclusive prefix sum of the counts, less each.
-        __m512i sum = _mm512_add_epi32(nbits, _mm512_alignr_epi32(nbits, zero, 15));
-        sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 14));
-        sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 12));
-        sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 8));
-        const __m512i at = _mm512_add_epi32(_mm512_sub_epi32(sum, nbits), _mm512_set1_epi32(int(pos & 7)));
+        const __m512i at = _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_sub_epi8(sum8, nbits8)), _mm512_set1_epi32(int(pos & 7)));
         const __m512i block = _mm512_loadu_si512(data + pos / 8);
         const __m512i word_at = _mm512_srli_epi32(at, 5), shift = _mm512_and_si512(at, bits_in_word);
         const __m512i low = _mm512_permutexvar_epi32(word_at, block);
@@ -158,7 +161,7 @@ B2B_AVX512_TARGET std::uint64_t residuals_kernel(const std::uint8_t* symbols, st
         } else {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(z + i), _mm512_cvtepi32_epi16(r));
         }
-        pos += std::uint32_t(_mm_extract_epi32(_mm512_extracti32x4_epi32(sum, 3), 3));
+        pos += std::uint32_t(_mm_extract_epi8(sum8, 15));
     }
     *bit = pos;
     return i;

@@ -414,6 +414,37 @@ void vector_kernels_match_formulas() {
                     CHECK(nbits[x] == (small ? 0 : n - c.m));
                 }
             }
+            // Raw bits (token_residuals8) against the format's arithmetic: symbols of every split,
+            // their raw bits packed LSB first, as the encoder writes them.
+            for (const token_config c : {token_config{}, token_config{5, 2}, token_config{6, 3}, token_config{7, 3},
+                                         token_config{8, 0}, token_config{8, 4}}) {
+                const int tokens = c.tokens(int(8 * sizeof(U)));
+                if (tokens > 256) continue;  // not a split of these lanes
+                std::vector<std::uint8_t> symbols(W), packed(2 * W + 64);
+                std::vector<std::uint64_t> expect(W), bits_before(W + 1);
+                std::uint64_t at = 0;
+                for (std::uint64_t x = 0; x < W; ++x) {
+                    const std::uint32_t sym = std::uint32_t(rng() % std::uint64_t(tokens));
+                    symbols[x] = std::uint8_t(sym);
+                    bits_before[x] = at;
+                    if (sym < (1u << c.k)) {
+                        expect[x] = sym;
+                        continue;
+                    }
+                    const std::uint32_t t = sym - (1u << c.k);
+                    const int nb = c.k + int(t >> c.m) - c.m;
+                    const std::uint64_t raw = rng() & ((std::uint64_t(1) << nb) - 1);
+                    expect[x] = ((std::uint64_t((1u << c.m) | (t & ((1u << c.m) - 1)))) << nb) | raw;
+                    for (int b = 0; b < nb; ++b, ++at) packed[at / 8] |= std::uint8_t(((raw >> b) & 1) << (at % 8));
+                }
+                bits_before[W] = at;
+                bit_reader r(packed.data(), packed.size());
+                std::vector<U> out(W);
+                const std::uint64_t done = token_residuals8<U>(symbols.data(), W, c, r, out.data());
+                CHECK(done == W - W % 8);
+                CHECK(r.bits_used() == bits_before[done]);
+                for (std::uint64_t x = 0; x < done; ++x) CHECK(out[x] == U(expect[x]));
+            }
             std::vector<std::uint32_t> activity(W);
             for (auto& a : activity) a = std::uint32_t(rng() % (1u << (rng() % 21)));
             std::vector<std::uint8_t> left(W);
