@@ -162,7 +162,6 @@ __attribute__((target("avx2"))) std::uint64_t rans_groups(const std::uint32_t* t
                                                           const std::uint8_t* ctx, std::uint8_t* symbols,
                                                           std::uint64_t groups) {
     static const word_shuffles shuffles;
-    const __m256i slot_mask = _mm256_set1_epi32(int(prob_scale - 1)), one = _mm256_set1_epi32(1);
     const __m256i zero = _mm256_setzero_si256();
     const __m256i bytes_of = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
@@ -174,12 +173,8 @@ __attribute__((target("avx2"))) std::uint64_t rans_groups(const std::uint32_t* t
     for (; g < groups && wend - wp >= 2 * wide_rans_states + 8; ++g) {
         for (int v = 0; v < 4; ++v) {
             const std::uint64_t at = g * wide_rans_states + 8 * std::uint64_t(v);
-            const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ctx + at)));
-            const __m256i index = _mm256_or_si256(_mm256_slli_epi32(c, prob_bits), _mm256_and_si256(s[v], slot_mask));
-            const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), index, 4);
-            const __m256i freq = _mm256_add_epi32(_mm256_srli_epi32(e, 20), one);
-            const __m256i bias = _mm256_and_si256(_mm256_srli_epi32(e, 8), slot_mask);
-            __m256i x = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srli_epi32(s[v], prob_bits)), bias);
+            __m256i e;
+            const __m256i x = rans_step8(table, ctx + at, s[v], &e);
             const __m256i renorm = _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 16), zero);
             const unsigned mask = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(renorm)));
             const __m128i lo = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp)),

@@ -91,7 +91,6 @@ B2B_AVX512_TARGET std::uint64_t contexts_kernel(const U* up, const U* upup, std:
 B2B_AVX512_TARGET std::uint64_t rans_kernel(const std::uint32_t* table, std::uint32_t* states,
                                               const std::uint8_t** wp_io, const std::uint8_t* wend,
                                               const std::uint8_t* ctx, std::uint8_t* symbols, std::uint64_t groups) {
-    const __m256i slot_mask = _mm256_set1_epi32(int(prob_scale - 1)), one = _mm256_set1_epi32(1);
     const __m256i renorm_below = _mm256_set1_epi32(1 << 16);
     __m256i s[4];
     for (int v = 0; v < 4; ++v) s[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * v));
@@ -101,12 +100,8 @@ B2B_AVX512_TARGET std::uint64_t rans_kernel(const std::uint32_t* table, std::uin
     for (; g < groups && wend - wp >= 2 * wide_rans_states + 32; ++g) {
         for (int v = 0; v < 4; ++v) {
             const std::uint64_t at = g * wide_rans_states + 8 * std::uint64_t(v);
-            const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ctx + at)));
-            const __m256i index = _mm256_or_si256(_mm256_slli_epi32(c, prob_bits), _mm256_and_si256(s[v], slot_mask));
-            const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), index, 4);
-            const __m256i freq = _mm256_add_epi32(_mm256_srli_epi32(e, 20), one);
-            const __m256i bias = _mm256_and_si256(_mm256_srli_epi32(e, 8), slot_mask);
-            const __m256i x = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srli_epi32(s[v], prob_bits)), bias);
+            __m256i e;
+            const __m256i x = rans_step8(table, ctx + at, s[v], &e);
             const __mmask8 renorm = _mm256_cmplt_epu32_mask(x, renorm_below);
             // The next words, in state order, into the low halves of the renormalizing states.
             const __mmask16 low_halves = __mmask16(_pdep_u32(renorm, 0x5555u));

@@ -13,9 +13,32 @@
 
 #include "ans_avx2.hpp"
 #include "entropy.hpp"
+#include "rans.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace byte2bit {
 namespace detail {
+
+#if defined(__x86_64__) || defined(__i386__)
+// What the AVX2 and AVX-512 decoders of method 5 share: eight states' step before renormalizing
+// (FORMAT.md 8), from their contexts ctx[0 .. 7]; *entry gets the table entries (symbols in the
+// low bytes).
+__attribute__((target("avx2"), always_inline)) inline __m256i rans_step8(const std::uint32_t* table,
+                                                                         const std::uint8_t* ctx, __m256i s,
+                                                                         __m256i* entry) {
+    const __m256i slot_mask = _mm256_set1_epi32(int(prob_scale - 1));
+    const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ctx)));
+    const __m256i index = _mm256_or_si256(_mm256_slli_epi32(c, prob_bits), _mm256_and_si256(s, slot_mask));
+    const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), index, 4);
+    const __m256i freq = _mm256_add_epi32(_mm256_srli_epi32(e, 20), _mm256_set1_epi32(1));
+    const __m256i bias = _mm256_and_si256(_mm256_srli_epi32(e, 8), slot_mask);
+    *entry = e;
+    return _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srli_epi32(s, prob_bits)), bias);
+}
+#endif
 
 // As row_contexts8 (ans_avx2.hpp), from lane 2; returns the first lane it did not reach.
 template <class U>
