@@ -77,6 +77,43 @@ __attribute__((target("avx2"))) std::uint64_t contexts8(const U* up, const U* up
     return x;
 }
 
+// ans_avx512.cpp's contexts by ranges of activity on AVX2: sixteen lanes in saturating 16-bit sums,
+// q >= threshold as max(q, threshold) == q (AVX2 compares 16-bit lanes signed only).
+template <class U>
+__attribute__((target("avx2"))) inline __m256i load16w(const U* p) {
+    if constexpr (sizeof(U) == 1) return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+template <class U>
+__attribute__((target("avx2"))) inline void ranks_block16(const U* up, const U* upup, std::uint64_t x,
+                                                          const __m256i* threshold, int count, __m128i ctx_of_rank,
+                                                          std::uint8_t* ctx) {
+    const __m256i far = _mm256_adds_epu16(_mm256_adds_epu16(load16w(up + x - 2), load16w(up + x + 2)),
+                                          upup ? load16w(upup + x) : _mm256_setzero_si256());
+    const __m256i near = _mm256_adds_epu16(load16w(up + x - 1), load16w(up + x + 1));
+    const __m256i u = load16w(up + x);
+    const __m256i q = _mm256_adds_epu16(_mm256_adds_epu16(_mm256_adds_epu16(u, u), near), _mm256_srli_epi16(far, 1));
+    __m256i rank = _mm256_setzero_si256();
+    for (int j = 0; j < count; ++j)
+        rank = _mm256_sub_epi16(rank, _mm256_cmpeq_epi16(_mm256_max_epu16(q, threshold[j]), q));
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(rank, rank), 0x08);  // ranks 0-15 in order
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(ctx + x), _mm_shuffle_epi8(ctx_of_rank, _mm256_castsi256_si128(bytes)));
+}
+template <class U>
+__attribute__((target("avx2"))) std::uint64_t ranks16(const U* up, const U* upup, std::uint64_t W, const context_ranks& r,
+                                                     std::uint8_t* ctx) {
+    const __m128i ctx_of_rank = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r.ctx_of_rank));
+    __m256i threshold[15];
+    for (int j = 0; j < r.count; ++j) threshold[j] = _mm256_set1_epi16(std::int16_t(r.threshold[j]));
+    std::uint64_t x = 2;
+    for (; x + 16 + 2 <= W; x += 16) ranks_block16(up, upup, x, threshold, r.count, ctx_of_rank, ctx);
+    if (x < W - 2 && W >= 16 + 4) {  // the last lanes as one more block, overlapping lanes already found
+        ranks_block16(up, upup, W - 2 - 16, threshold, r.count, ctx_of_rank, ctx);
+        x = W - 2;
+    }
+    return x;
+}
+
 // tokenize() on eight lanes: the leading bit's position from the float exponent (exact: lanes of
 // at most 16 bits), the token and raw-bit count by the same arithmetic.
 template <class U, class S>
@@ -283,8 +320,11 @@ std::uint64_t row_contexts8(const U* up, const U* upup, std::uint64_t W, const s
                             const context_ranks* ranks, std::uint8_t* ctx) {
 #ifdef B2B_ANS_AVX2
     std::uint64_t x = 2;
+    const bool by_ranks = ranks && ranks->count >= 0;
     if (simd() >= simd_level::avx512)
-        x = ranks && ranks->count >= 0 ? contexts32<U>(up, upup, W, *ranks, ctx) : contexts16<U>(up, upup, W, of_bucket, top, ctx);
+        x = by_ranks ? contexts32<U>(up, upup, W, *ranks, ctx) : contexts16<U>(up, upup, W, of_bucket, top, ctx);
+    else if (by_ranks)
+        x = ranks16<U>(up, upup, W, *ranks, ctx);
     x = contexts8<U>(up, upup, W, of_bucket, top, ctx, x);
     // The last lanes as one more block that overlaps lanes already found (with the same contexts).
     return x < W - 2 && W >= 12 ? contexts8<U>(up, upup, W, of_bucket, top, ctx, W - 10) : x;
