@@ -2,7 +2,8 @@
 // what its AVX2 kernel does on the lanes it reaches and returns where it stopped; the AVX2 kernel
 // carries on from there. What AVX-512 adds:
 // - contexts, sixteen lanes at a time: a bucket from the leading-zero count, its context by one
-//   byte permute of the 64-byte table;
+//   byte permute of the 64-byte table; by ranges of activity (context_ranks), 32 lanes at a time
+//   (1.5-5% faster than the AVX2 kernel's sixteen on the same CPU);
 // - rANS of method 5: the states stay in four vectors of eight (four gathers in flight; two vectors
 //   of sixteen were slower), and the words of the states that renormalize are placed by one word
 //   expand whose mask is the states' mask spread to every other word;

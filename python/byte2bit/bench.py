@@ -191,7 +191,7 @@ def measure(ds: Dataset, reps: int) -> list[tuple]:
                 td = time.perf_counter() - t0
             except Exception as e:
                 print(f"# {name} failed on {ds.key}: {e}", file=sys.stderr)
-                entries = [e for e in entries if e[0] != name]
+                entries = [entry for entry in entries if entry[0] != name]
                 continue
             best[name] = min(best.get(name, float("inf")), td)
             lossless[name] = lossless.get(name, True) and all(_same(t, o) for t, o in zip(ds.tiles, outs))
