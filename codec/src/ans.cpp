@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "entropy.hpp"
+#include "linear.hpp"
 #include "predict.hpp"
 #include "rans.hpp"
 #include "ans_avx2.hpp"
@@ -456,7 +457,8 @@ __attribute__((noinline)) void ans_decode_segments(R& rans, bit_reader& extra, U
 }  // namespace
 
 template <class U>
-void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide) {
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide,
+                const linear_params* linear) {
     const int tokens = split.tokens(int(sizeof(U) * 8));
     const int buckets = in.u8("context buckets");
     if (buckets < 1 || buckets > max_buckets) fail(errc::corrupt, "bucket count out of range");
@@ -486,6 +488,7 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
     auto decode_with = [&](auto& rans) {
         const std::uint64_t W = layout.cols;
         if (W > max_whole_row_cols) {
+            if (p == predictor::linear) fail(errc::corrupt, "the linear predictor is for rows of at most 65536 lanes");
             ans_decode_segments<U>(rans, extra, x, layout, p, tables);
         } else {  // row by row: contexts from the residuals of the rows above, kept, then symbols, lanes
             std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
@@ -493,8 +496,9 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
             // Serial predictors undo several rows at once where the CPU allows (wavefront.hpp)
             using strip_type = wavefront_strip<std::conditional_t<sizeof(U) <= 2, U, std::uint16_t>>;
             std::unique_ptr<strip_type> strip;
-            if (sizeof(U) <= 2 && strip_type::usable(p, W)) strip = std::make_unique<strip_type>(p, W);
-            with_predictor<U>(p, [&](auto P) {
+            if (sizeof(U) <= 2 && strip_type::usable(p, W)) strip = std::make_unique<strip_type>(p, W, linear);
+            // Every row: its contexts, symbols and residuals; then `undo` turns them into lanes.
+            auto rows = [&](auto&& undo) {
                 for (std::uint64_t plane = 0; plane < layout.planes; ++plane)
                     for (std::uint64_t y = 0; y < layout.rows; ++y) {
                         U* z = residuals.data() + (y % 3) * W;
@@ -509,15 +513,30 @@ void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, t
                         if constexpr (sizeof(U) <= 2)
                             if (strip && y > 0) {
                                 strip->add(z);
-                                if (strip->size() == strip->height || y + 1 == layout.rows) {
-                                    U* first = row - std::uint64_t(strip->size() - 1) * W;
-                                    strip->flush(first - W, first);
+                                if (strip->full() || y + 1 == layout.rows) {
+                                    const std::uint64_t first = y + 1 - std::uint64_t(strip->size());
+                                    U* out = row - (y - first) * W;
+                                    strip->flush(out - (first > 1 ? 2 : 1) * W, out - W, out);
                                 }
                                 continue;
                             }
-                        undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
+                        undo(row, z, y);
                     }
-            });
+            };
+            if (p == predictor::linear) {
+                if (linear == nullptr) fail(errc::invalid_argument, "the linear predictor's parameters are missing");
+                if constexpr (sizeof(U) > 2) fail(errc::corrupt, "the linear predictor is for 8- and 16-bit lanes");
+                else
+                    rows([&](U* row, const U* z, std::uint64_t y) {
+                        undo_linear_row<U>(row, z, y > 0 ? row - W : nullptr, y > 1 ? row - 2 * W : row - W, W, *linear);
+                    });
+            } else {
+                with_predictor<U>(p, [&](auto P) {
+                    rows([&](U* row, const U* z, std::uint64_t y) {
+                        undo_row<decltype(P)::value, U>(row, z, y > 0 ? row - W : nullptr, W);
+                    });
+                });
+            }
         }
         if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
             fail(errc::corrupt, "entropy-coded data is inconsistent");
@@ -709,7 +728,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
 
 #define B2B_INSTANTIATE(U)                                                             \
     template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&, rans_width, bool*); \
-    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, bool); \
+    template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, bool, const linear_params*); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
     template double ans_left_gain<U>(const U*, const U*, const lane_layout&, double); \

@@ -11,6 +11,7 @@
 #include "header.hpp"
 #include "lanes.hpp"
 #include "lattice.hpp"
+#include "linear.hpp"
 #include "predict.hpp"
 
 namespace byte2bit {
@@ -100,9 +101,10 @@ struct lane_sample {
     }
 };
 
-// Lanes block: lane bits, method, predictor, token split, then the method's body. Returns the format
-// version the block needs: 1, 3 for a token split other than version 1's, 4 for methods 3 and 4, 5
-// for method 5, 6 for method 6 (constant).
+// Lanes block: lane bits, method, predictor, token split, the linear predictor's parameters if it is
+// the predictor, then the method's body. Returns the format version the block needs: 1, 3 for a
+// token split other than version 1's, 4 for methods 3 and 4, 5 for method 5, 6 for method 6
+// (constant), 7 for the linear predictor.
 template <class U>
 int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
@@ -129,6 +131,15 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
     const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
     double left_gain = 0;  // the fraction method 4 is estimated to save, on the same sample
+    // Level 4 also fits the linear predictor (8- and 16-bit lanes, rows that decode whole).
+    const bool try_linear = level == 4 && sizeof(U) <= 2 && layout.rows >= 3 && layout.cols >= 4 &&
+                            layout.cols <= max_whole_row_cols;
+    linear_params linear;
+    auto make_residuals_of = [&](predictor p, const U* data, const lane_layout& l) {
+        if constexpr (sizeof(U) <= 2)
+            if (p == predictor::linear) return linear_residuals<U>(data, z.data(), l, linear);
+        residuals<U>(p, data, z.data(), l);
+    };
     if (level >= 1) {
         const predictor* first = level == 1 ? fast : level == 2 ? quick : all;
         const int candidates = level == 1 ? 4 : level == 2 ? 3 : 9;
@@ -141,7 +152,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             double cost;
             predictor p;
         };
-        std::array<ranked, 9> ranks;
+        std::array<ranked, predictor_count> ranks;
         int nranks = 0;
         bool tried_left = false;
         for (int k = 0; k < candidates; ++k) {
@@ -154,21 +165,41 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             }
             ranks[std::size_t(nranks++)] = {cost, first[k]};
         }
+        if (try_linear) {  // coefficients fitted on the sample, with or without the clamp
+            linear = fit_linear<U>(sample.data, sample.layout);
+            double cost[2];
+            for (std::uint8_t flags : {0, 1}) {
+                linear.flags = flags;
+                make_residuals_of(predictor::linear, sample.data, sample.layout);
+                cost[flags] = magnitude_bits<U>(z.data(), sample.layout.count());
+            }
+            linear.flags = cost[1] <= cost[0] ? 1 : 0;
+            ranks[std::size_t(nranks++)] = {std::min(cost[0], cost[1]), predictor::linear};
+        }
         if (nranks > estimated_candidates)
             std::stable_sort(ranks.begin(), ranks.begin() + nranks,
                              [](const ranked& a, const ranked& b) { return a.cost < b.cost; });
-        double best = -1;
+        // The best predictor without parameters, and the linear one's estimate when it is ranked.
+        double best = -1, linear_bits = -1;
         for (int k = 0; k < std::min(nranks, estimated_candidates); ++k) {
-            residuals<U>(ranks[std::size_t(k)].p, sample.data, z.data(), sample.layout);
+            const predictor p = ranks[std::size_t(k)].p;
+            make_residuals_of(p, sample.data, sample.layout);
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
-            if (best < 0 || bits < best) best = bits, chosen = ranks[std::size_t(k)].p;
+            if (p == predictor::linear)
+                linear_bits = bits;
+            else if (best < 0 || bits < best)
+                best = bits, chosen = p;
         }
-        if (try_left) {
+        // Method 4 undoes its predictor lane by lane inside its serial loop, so it goes with the
+        // best of the others: the linear predictor must beat that pair's estimate too.
+        if (try_left && best >= 0) {
             residuals<U>(chosen, sample.data, z.data(), sample.layout);
             left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
         }
+        const double plain_bits = left_gain >= 0.02 ? best * (1 - left_gain) : best;
+        if (linear_bits >= 0 && (best < 0 || linear_bits < plain_bits)) chosen = predictor::linear;
     }
-    residuals<U>(chosen, x, z.data(), layout);
+    make_residuals_of(chosen, x, layout);
     byte_writer body;
     token_config split;
     bool wide = false;  // method 5's states
@@ -178,7 +209,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
-    if (try_left && m == method::ans && left_gain >= 0.02) {
+    if (try_left && m == method::ans && chosen != predictor::linear && left_gain >= 0.02) {
         byte_writer left;
         ans_left_encode<U>(x, z.data(), layout, split, left);
         // Against method 2's size: method 5's extra states must not lower the bar.
@@ -205,17 +236,31 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         body.bytes.clear();
         body.append(x, layout.bytes());
     }
+    const bool linear_used = chosen == predictor::linear && (m == method::ans || m == method::ans_wide);
     out.u8(std::uint8_t(layout.bits));
     out.u8(std::uint8_t(m));
     out.u8(std::uint8_t(m == method::stored || m == method::palette ? predictor::none : chosen));
     out.u8(split.byte());
+    if (linear_used) {
+        out.u8(linear.flags);
+        for (std::int8_t k : linear.k) out.u8(std::uint8_t(k));
+    }
     out.append(body.bytes.data(), body.bytes.size());
+    if (linear_used) return 7;
     return m == method::ans_wide ? 5 : m == method::palette || m == method::ans_left ? 4 : split.is_default() ? 1 : 3;
 }
 
 template <class U>
 void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U* lanes, const lane_layout& layout) {
     const std::uint64_t n = layout.count();
+    if (p == predictor::linear) {  // read_lanes_block has checked the version, width and method
+        linear_params linear;
+        linear.flags = in.u8("linear predictor");
+        if (linear.flags > 1) fail(errc::corrupt, "linear predictor flags have reserved bits set");
+        for (auto& k : linear.k) k = std::int8_t(in.u8("linear predictor"));
+        ans_decode<U>(in, lanes, layout, p, split, m == method::ans_wide, &linear);
+        return;
+    }
     if (m == method::stored) {
         if (in.remaining() != layout.bytes()) fail(errc::corrupt, "stored lanes have the wrong size");
         const std::uint8_t* stored = in.take(layout.bytes(), "stored lanes");
@@ -269,7 +314,11 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     if (m > 6 || (m >= std::uint8_t(method::palette) && h.version < 4) || (m == std::uint8_t(method::ans_wide) && h.version < 5) ||
         (m == std::uint8_t(method::constant) && h.version < 6))
         fail(errc::corrupt, "unknown coding method " + std::to_string(m));
-    if (p >= predictor_count) fail(errc::corrupt, "unknown predictor " + std::to_string(p));
+    if (p >= predictor_count || (p == std::uint8_t(predictor::linear) && h.version < 7))
+        fail(errc::corrupt, "unknown predictor " + std::to_string(p));
+    if (p == std::uint8_t(predictor::linear) &&
+        (bits > 16 || (m != std::uint8_t(method::ans) && m != std::uint8_t(method::ans_wide))))
+        fail(errc::corrupt, "the linear predictor needs lanes of 8 or 16 bits and method 2 or 5");
     if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette) || m == std::uint8_t(method::constant)) && p != 0)
         fail(errc::corrupt, "stored, palette or constant lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");

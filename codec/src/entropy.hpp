@@ -48,8 +48,11 @@ template <class U>
 token_config ans_encode(const U* z, const lane_layout& layout, int max_contexts, const token_config* forced,
                         byte_writer& out, rans_width states = rans_width::four, bool* wide_used = nullptr);
 // Decodes residuals and undoes prediction `p` as it goes: writes the lanes themselves to `x`.
+// `linear` holds the linear predictor's parameters when p is that predictor.
+struct linear_params;
 template <class U>
-void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide = false);
+void ans_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split, bool wide = false,
+                const linear_params* linear = nullptr);
 
 // Method 5 pays where it has many symbols to decode and its states (112 bytes more than method
 // 2's) cost at most 1% of the block: blocks of 4096 lanes or more, coded in 11,200 bytes or more.

@@ -10,6 +10,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "io.hpp"
 #include "lanes.hpp"
 #include "simd.hpp"
 
@@ -21,8 +22,9 @@ enum class predictor : std::uint8_t {
     med_mix = 6,    // (med + (left + up-right) / 2) / 2
     plane_avg = 7,  // (left + up + up-right + gradient) / 4
     soft_grad = 8,  // (3 left + 3 up - 2 up-left) / 4
+    linear = 9,     // eight neighbours with fitted coefficients (linear.hpp), 8- and 16-bit lanes
 };
-constexpr int predictor_count = 9;
+constexpr int predictor_count = 10;
 
 // Predictors that read the up-right neighbour (d); at a row's last lane it is taken as up (b).
 constexpr bool uses_up_right(predictor p) {
@@ -231,10 +233,12 @@ void undo_residuals(U* xz, const lane_layout& l) {
         }
 }
 
-// Runtime dispatch over the predictor.
+// Runtime dispatch over the predictors without parameters. The linear predictor has its own loops
+// (linear.hpp): callers that support it take it before this dispatch, and the others refuse it here.
 template <class U, class F>
 void with_predictor(predictor p, F&& f) {
     switch (p) {
+        case predictor::linear: fail(errc::corrupt, "the linear predictor is not allowed here");
         case predictor::none: f(std::integral_constant<predictor, predictor::none>{}); break;
         case predictor::left: f(std::integral_constant<predictor, predictor::left>{}); break;
         case predictor::up: f(std::integral_constant<predictor, predictor::up>{}); break;

@@ -21,6 +21,7 @@ constexpr bool serial(predictor p) {
     return p == predictor::med || p == predictor::average || p == predictor::med_mix ||
            p == predictor::plane_avg || p == predictor::soft_grad;
 }
+constexpr int buffer_rows = 8;
 
 #ifdef B2B_WAVEFRONT
 #define B2B_AVX2 __attribute__((target("avx2"), always_inline)) inline
@@ -107,6 +108,75 @@ __attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
     }
 }
+
+// The linear predictor's wavefront over buffer rows 0 and 1 (the two rows above: lanes) and 2 .. 7
+// (residuals), in place. As above, element e works on lane t - 2e at step t; element e - 1's
+// results of steps t - 1 .. t - 4 are its up-right, up, up-left and up-two-left neighbours, and
+// element e - 2's of steps t - 3 .. t - 5 its two-up neighbours. The sum of the coefficients times
+// the taps minus the sum of the coefficients times b is linear_predict_at's sum (no int32 overflows).
+template <bool Clamped>
+__attribute__((target("avx2"))) void wavefront_linear(std::uint32_t* buf, std::uint64_t stride, std::uint64_t W,
+                                                      std::uint32_t top_lane, const linear_params& p) {
+    const __m256i one_up = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6), two_up = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5);
+    const __m256i top = _mm256_set1_epi32(int(top_lane)), one = _mm256_set1_epi32(1);
+    const __m256i zero = _mm256_setzero_si256(), last = _mm256_set1_epi32(int(W - 1));
+    const __m256i half = _mm256_set1_epi32(1 << (linear_shift - 1));
+    __m256i k[linear_taps];
+    int k_sum = 0;
+    for (int j = 0; j < linear_taps; ++j) {
+        k[j] = _mm256_set1_epi32(p.k[std::size_t(j)]);
+        k_sum += p.k[std::size_t(j)];
+    }
+    const __m256i minus_k_sum = _mm256_set1_epi32(-k_sum);
+    __m256i col = _mm256_setr_epi32(0, -2, -4, -6, -8, -10, -12, -14);
+    // Results of steps t - 1 and t - 2; element e - 1's of steps t - 1 .. t - 4 (u1 .. u4) and
+    // element e - 2's of steps t - 1 .. t - 5 (v1 .. v5), each one element along.
+    __m256i o1 = zero, o2 = zero, u1 = zero, u2 = zero, u3 = zero, u4 = zero;
+    __m256i v1 = zero, v2 = zero, v3 = zero, v4 = zero, v5 = zero;
+    std::uint32_t* base = buf + pad;
+    for (std::uint64_t t0 = 0; t0 < W + 14; t0 += 8) {
+        __m256i v[8];
+        for (int e = 0; e < 8; ++e)
+            v[e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)));
+        transpose8(v);
+        for (int s = 0; s < 8; ++s) {
+            u4 = u3, u3 = u2, u2 = u1, u1 = _mm256_permutevar8x32_epi32(o1, one_up);
+            v5 = v4, v4 = v3, v3 = v2, v2 = v1, v1 = _mm256_permutevar8x32_epi32(o1, two_up);
+            const __m256i at_last = _mm256_cmpeq_epi32(col, last), second = _mm256_cmpeq_epi32(col, one);
+            const __m256i a = o1, b = u2, c = u3, nn = v4, nnw = v5;
+            const __m256i d = _mm256_blendv_epi8(u1, b, at_last), nne = _mm256_blendv_epi8(v3, nn, at_last);
+            const __m256i ww = _mm256_blendv_epi8(o2, a, second), nww = _mm256_blendv_epi8(u4, c, second);
+            // Everything but the left lane's term first: only that term waits for step t - 1.
+            __m256i rest = _mm256_add_epi32(half, _mm256_mullo_epi32(minus_k_sum, b));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[1], c));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[2], d));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[3], nn));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[4], ww));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[5], nww));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[6], nne));
+            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[7], nnw));
+            const __m256i sum = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[0], a));
+            __m256i pred = _mm256_add_epi32(b, _mm256_srai_epi32(sum, linear_shift));
+            if constexpr (Clamped) {
+                const __m256i lo = _mm256_min_epi32(a, _mm256_min_epi32(b, d)), hi = _mm256_max_epi32(a, _mm256_max_epi32(b, d));
+                pred = _mm256_min_epi32(_mm256_max_epi32(pred, lo), hi);
+            } else {
+                pred = clamp8(pred, top);
+            }
+            pred = _mm256_blendv_epi8(pred, b, _mm256_cmpeq_epi32(col, zero));  // a row's first lane: up
+            const __m256i z = v[s];
+            const __m256i delta = _mm256_xor_si256(_mm256_srli_epi32(z, 1), _mm256_sub_epi32(zero, _mm256_and_si256(z, one)));
+            const __m256i lanes = _mm256_and_si256(_mm256_add_epi32(pred, delta), top);
+            o2 = o1;
+            o1 = _mm256_blend_epi32(lanes, z, 0x03);  // elements 0 and 1 pass the rows above through
+            v[s] = o1;
+            col = _mm256_add_epi32(col, one);
+        }
+        transpose8(v);
+        for (int e = 0; e < 8; ++e)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
+    }
+}
 #endif
 
 }  // namespace
@@ -114,35 +184,51 @@ __attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t
 template <class U>
 bool wavefront_strip<U>::usable(predictor p, std::uint64_t W) {
 #ifdef B2B_WAVEFRONT
-    return sizeof(U) <= 2 && serial(p) && W >= 1 && simd() >= simd_level::avx2;
+    return sizeof(U) <= 2 && (serial(p) || p == predictor::linear) && W >= 1 && simd() >= simd_level::avx2;
 #else
     return false;
 #endif
 }
 
 template <class U>
-wavefront_strip<U>::wavefront_strip(predictor p, std::uint64_t W)
-    : p_(p), W_(W), stride_(W + 2 * pad), buffer_(std::size_t((height + 1) * stride_), 0) {}
+wavefront_strip<U>::wavefront_strip(predictor p, std::uint64_t W, const linear_params* linear)
+    : p_(p), W_(W), stride_(W + 2 * pad), above_(p == predictor::linear ? 2 : 1),
+      buffer_(std::size_t(buffer_rows * stride_), 0) {
+    if (p == predictor::linear) {
+        if (linear == nullptr) fail(errc::invalid_argument, "the linear predictor's parameters are missing");
+        linear_ = *linear;
+    }
+}
 
 template <class U>
 void wavefront_strip<U>::add(const U* z) {
-    std::uint32_t* row = buffer_.data() + std::size_t(++rows_) * stride_ + pad;
+    std::uint32_t* row = buffer_.data() + std::size_t(above_ + rows_++) * stride_ + pad;
     for (std::uint64_t i = 0; i < W_; ++i) row[i] = z[i];
 }
 
 template <class U>
-void wavefront_strip<U>::flush(const U* above, U* out) {
+void wavefront_strip<U>::flush(const U* above2, const U* above, U* out) {
     std::uint32_t* rows = buffer_.data() + pad;
-    for (std::uint64_t i = 0; i < W_; ++i) rows[i] = above[i];
+    if (above_ == 2)
+        for (std::uint64_t i = 0; i < W_; ++i) rows[i] = above2[i];
+    std::uint32_t* up = rows + std::size_t(above_ - 1) * stride_;
+    for (std::uint64_t i = 0; i < W_; ++i) up[i] = above[i];
 #ifdef B2B_WAVEFRONT
-    with_predictor<U>(p_, [&](auto P) {
-        if constexpr (serial(decltype(P)::value))
-            wavefront<decltype(P)::value>(buffer_.data(), stride_, W_, std::uint32_t(U(~U(0))));
-    });
+    const std::uint32_t top = std::uint32_t(U(~U(0)));
+    if (p_ == predictor::linear) {
+        if (linear_.clamped())
+            wavefront_linear<true>(buffer_.data(), stride_, W_, top, linear_);
+        else
+            wavefront_linear<false>(buffer_.data(), stride_, W_, top, linear_);
+    } else {
+        with_predictor<U>(p_, [&](auto P) {
+            if constexpr (serial(decltype(P)::value)) wavefront<decltype(P)::value>(buffer_.data(), stride_, W_, top);
+        });
+    }
 #endif
-    for (int r = 1; r <= rows_; ++r) {
-        const std::uint32_t* lanes = rows + std::size_t(r) * stride_;
-        U* dst = out + std::size_t(r - 1) * W_;
+    for (int r = 0; r < rows_; ++r) {
+        const std::uint32_t* lanes = rows + std::size_t(above_ + r) * stride_;
+        U* dst = out + std::size_t(r) * W_;
         for (std::uint64_t i = 0; i < W_; ++i) dst[i] = U(lanes[i]);
     }
     rows_ = 0;

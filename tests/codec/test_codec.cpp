@@ -4,6 +4,7 @@
 #include "ans_avx2.hpp"
 #include "entropy.hpp"  // codec/src: predictors and entropy coding are tested directly
 #include "header.hpp"
+#include "linear.hpp"
 #include "rans.hpp"
 #include "simd.hpp"
 #include "wavefront.hpp"
@@ -570,6 +571,7 @@ void predictors_invert() {
                 x[i] = pattern == 0 ? U(1000 + i % 7) : pattern == 1 ? U(rng()) : (rng() & 1 ? top : U(0));
             }
             for (int p = 0; p < predictor_count; ++p) {
+                if (predictor(p) == predictor::linear) continue;  // parameters: linear_predictor_inverts
                 residuals<U>(predictor(p), x.data(), z.data(), l);
                 unresiduals<U>(predictor(p), z.data(), l);
                 CHECK(z == x);
@@ -617,6 +619,7 @@ void wide_rows_decode() {
             x[i] = i % 997 < 20 ? U(rng()) : v;
         }
         for (int p = 0; p < predictor_count; ++p) {
+            if (predictor(p) == predictor::linear) continue;  // rows of at most 2^16 lanes (below)
             residuals<U>(predictor(p), x.data(), z.data(), l);
             byte_writer w;
             const token_config chosen = ans_encode<U>(z.data(), l, 16, nullptr, w);
@@ -801,6 +804,7 @@ void left_contexts_decode() {
             x[i] = i % 997 < 9 ? U(rng() >> (rng() % (sizeof(U) * 8))) : v;
         }
         for (int p = 0; p < predictor_count; ++p) {
+            if (predictor(p) == predictor::linear) continue;  // not with method 4 (test_linear_predictor)
             residuals<U>(predictor(p), x.data(), z.data(), l);
             for (const token_config c : {token_config{}, token_config{l.bits >= 8 ? 6 : 4, 2}}) {
                 if (c.tokens(l.bits) > 256) continue;
@@ -953,6 +957,7 @@ void test_compact_header_and_constant() {
     for (std::size_t i = 0; i < decimals.size(); ++i) decimals[i] = double(1000 + i * 37 % 500) / 1000;
     for (std::size_t i = 0; i < field.size(); ++i) field[i] = float(100 * std::sin(double(i) / 30));
     byte2bit::encode_options plain, decimal, quantized;
+    plain.level = 2;  // (level 4 may take the linear predictor, which a version-5 header cannot name)
     decimal.decimal_digits = 3;
     quantized.level = 1;
     quantized.quantize_scale = 0.25;
@@ -1036,6 +1041,153 @@ void test_compact_header_and_constant() {
     constant(std::complex<float>(1.5f, 1.5f), dtype::complex64, 4);  // lanes: all real parts, then all imaginary
 }
 
+// The linear predictor (predictor 9, format version 7): the residuals of the vectorised row loop are
+// those of the lane-by-lane definition, and the wavefront and the portable rows give the lanes back
+// on every SIMD level, for fitted, random and extreme coefficients, with and without the clamp,
+// under method 2's and method 5's states.
+template <class U>
+void linear_predictor_inverts() {
+    using namespace byte2bit::detail;
+    std::mt19937_64 rng(31);
+    int wavefront_cases = 0, cases = 0;
+    for (const auto& dims : std::vector<std::array<std::uint64_t, 3>>{
+             {1, 1, 1}, {1, 2, 1}, {1, 3, 2}, {1, 3, 3}, {2, 5, 4}, {1, 9, 5}, {3, 17, 9}, {1, 22, 512}, {2, 15, 33}, {1, 64, 131}}) {
+        lane_layout l;
+        l.bits = int(sizeof(U) * 8);
+        l.planes = dims[0], l.rows = dims[1], l.cols = dims[2];
+        const std::uint64_t W = l.cols;
+        for (int pattern = 0; pattern < 3; ++pattern) {
+            std::vector<U> x(l.count()), z(l.count()), ref(l.count());
+            U v = U(1u << (l.bits - 1));
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                v = U(v + U(rng() % 9) - 4);
+                const U top = U(~U(0));
+                x[i] = pattern == 0 ? v : pattern == 1 ? U(rng()) : (rng() % 3 ? (rng() & 1 ? top : U(0)) : U(rng()));
+            }
+            std::vector<linear_params> params(6);
+            params[0] = fit_linear<U>(x.data(), l);
+            params[1] = params[0];
+            params[1].flags = 1;
+            for (int r = 2; r < 4; ++r) {
+                for (auto& k : params[std::size_t(r)].k) k = std::int8_t(rng());
+                params[std::size_t(r)].flags = std::uint8_t(r & 1);
+            }
+            params[4].k.fill(127);
+            params[5].k.fill(-128);
+            params[5].flags = 1;
+            for (std::size_t n = 0; n < params.size(); ++n) {
+                const linear_params& prm = params[n];
+                for (std::uint64_t plane = 0; plane < l.planes; ++plane)  // the definition, lane by lane
+                    for (std::uint64_t y = 0; y < l.rows; ++y) {
+                        const U* row = x.data() + (plane * l.rows + y) * W;
+                        const U* up = row - W;
+                        for (std::uint64_t i = 0; i < W; ++i) {
+                            const U pred = y == 0 ? (i ? row[i - 1] : U(0)) : i == 0 ? up[0]
+                                                  : linear_predict_at<U>(prm, row, up, y > 1 ? up - W : up, W, i);
+                            ref[std::size_t(row - x.data()) + i] = zigzag<U>(U(row[i] - pred));
+                        }
+                    }
+                for (int level = 0; level <= int(supported_simd()); ++level) {
+                    set_simd_level(simd_level(level));
+                    linear_residuals<U>(x.data(), z.data(), l, prm);
+                    CHECK(z == ref);
+                }
+                byte_writer w;
+                const bool wide = n % 2 == 1;
+                const token_config split =
+                    ans_encode<U>(z.data(), l, 16, nullptr, w, wide ? rans_width::wide : rans_width::four);
+                for (int level = 0; level <= int(supported_simd()); ++level) {
+                    set_simd_level(simd_level(level));
+                    wavefront_cases += wavefront_strip<U>::usable(predictor::linear, W);
+                    std::vector<U> y(l.count());
+                    byte_reader r(w.bytes.data(), w.bytes.size());
+                    ans_decode<U>(r, y.data(), l, predictor::linear, split, wide, &prm);
+                    CHECK(y == x);
+                    ++cases;
+                }
+            }
+        }
+    }
+    set_simd_level(supported_simd());
+    CHECK(cases > 0 && (wavefront_cases > 0 || supported_simd() < simd_level::avx2));  // the paths under test ran
+}
+
+// Level 4 takes the linear predictor on textured imagery and writes format version 7; a stream
+// that names it where it is not allowed (an older version, 32-bit lanes, method 4, reserved flag
+// bits, its parameters cut short) is refused; any body byte changed and resealed is refused or
+// decoded on every path, never read past the stream.
+void test_linear_predictor() {
+    linear_predictor_inverts<std::uint8_t>();
+    linear_predictor_inverts<std::uint16_t>();
+    using namespace byte2bit::detail;
+    const std::size_t h = 96, w = 160;
+    std::vector<double> f(h * w, 0);
+    std::mt19937 noise(13);
+    std::normal_distribution<double> gauss(0, 6);
+    for (std::size_t y = 2; y < h; ++y)  // texture that neighbours two rows up and two lanes left predict
+        for (std::size_t i = 2; i + 1 < w; ++i)
+            f[y * w + i] = 0.55 * f[y * w + i - 1] + 0.6 * f[(y - 1) * w + i] - 0.35 * f[(y - 1) * w + i - 1] +
+                           0.25 * f[(y - 2) * w + i] - 0.1 * f[y * w + i - 2] + 0.05 * f[(y - 1) * w + i + 1] + gauss(noise);
+    std::vector<std::uint16_t> x(h * w);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(std::clamp(3000.0 + f[i], 0.0, 65535.0));
+    byte2bit::encode_options o;
+    o.level = 4;
+    const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {h, w}, o);
+    const std::size_t block = block_of(s);
+    CHECK(header_of(s).version == 7 && s[block + 2] == std::uint8_t(predictor::linear));
+    CHECK(s[block + 1] == 2 || s[block + 1] == 5);
+    std::vector<std::uint16_t> y(x.size());
+    for (int level = 0; level <= int(supported_simd()); ++level) {
+        set_simd_level(simd_level(level));
+        std::fill(y.begin(), y.end(), 0);
+        byte2bit::decode(s.data(), s.size(), y.data(), y.size() * 2);
+        CHECK(y == x);
+    }
+    set_simd_level(supported_simd());
+    auto error_of_stream = [&](const std::vector<std::uint8_t>& bad) {
+        return code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * 2); });
+    };
+    CHECK(error_of_stream(as_version(s, 6)) == errc::corrupt);
+    auto flags = s;
+    flags[block + 4] = 2;
+    CHECK(error_of_stream(resealed(flags)) == errc::corrupt);
+    auto left = s;
+    left[block + 1] = 4;
+    CHECK(error_of_stream(resealed(left)) == errc::corrupt);
+    {  // cut right after the token split: the parameters are missing
+        header hd = header_of(s);
+        hd.payload_size = 4;
+        byte_writer cut;
+        write_header(cut, hd);
+        cut.append(s.data() + block, 4);
+        seal(cut.bytes.data(), cut.bytes.size());
+        CHECK(error_of_stream(cut.bytes) == errc::truncated);
+    }
+    {  // 32-bit lanes naming the linear predictor
+        std::vector<std::uint32_t> wide(h * w);
+        for (std::size_t i = 0; i < wide.size(); ++i) wide[i] = std::uint32_t(x[i]) * 70001u;
+        auto s32 = byte2bit::encode(wide.data(), wide.size() * 4, dtype::uint32, 0, {h, w}, o);
+        s32 = as_version(s32, 7);
+        s32[block_of(s32) + 2] = std::uint8_t(predictor::linear);
+        std::vector<std::uint32_t> out(wide.size());
+        const auto bad = resealed(s32);
+        CHECK(code_of([&] { byte2bit::decode(bad.data(), bad.size(), out.data(), out.size() * 4); }) == errc::corrupt);
+    }
+    bool every_byte = true;
+    for (std::size_t at = block + 4; at < s.size(); at += 7) {
+        auto bad = s;
+        bad[at] ^= 0x5A;
+        const guarded_bytes stream(resealed(bad));
+        for (int level = 0; level <= int(supported_simd()); ++level) {
+            set_simd_level(simd_level(level));
+            const errc e = code_of([&] { byte2bit::decode(stream.data, bad.size(), y.data(), y.size() * 2); });
+            every_byte &= e == errc(0) || e == errc::corrupt || e == errc::truncated;
+        }
+    }
+    set_simd_level(supported_simd());
+    CHECK(every_byte);
+}
+
 // Level 4 ranks its nine predictor candidates cheaply and estimates only the best ranked: on
 // isolated spikes every prediction from neighbours repeats each spike beside and below it, so
 // "none", last in the list, must still win.
@@ -1087,6 +1239,7 @@ int main() {
     test_damage();
     test_wide_rans();
     test_predictor_choice();
+    test_linear_predictor();
     test_compact_header_and_constant();
     std::printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
