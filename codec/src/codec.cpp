@@ -126,7 +126,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     static constexpr predictor all[] = {predictor::med,       predictor::med_mix, predictor::plane_avg,
                                         predictor::soft_grad, predictor::gradient, predictor::average,
                                         predictor::left,      predictor::up,       predictor::none};
-    predictor chosen = predictor::gradient;
+    predictor chosen = predictor::gradient, plain = chosen;  // plain: the best without parameters
     method m = level == 0 ? method::bitpack : method::ans;
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
     const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
@@ -180,9 +180,11 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             std::stable_sort(ranks.begin(), ranks.begin() + nranks,
                              [](const ranked& a, const ranked& b) { return a.cost < b.cost; });
         // The best predictor without parameters, and the linear one's estimate when it is ranked.
+        // The linear predictor is estimated when it ranks among the best few, beside as many others.
         double best = -1, linear_bits = -1;
-        for (int k = 0; k < std::min(nranks, estimated_candidates); ++k) {
+        for (int k = 0, others = 0; k < nranks && others < estimated_candidates; ++k) {
             const predictor p = ranks[std::size_t(k)].p;
+            if (p == predictor::linear ? k >= estimated_candidates : others++ >= estimated_candidates) continue;
             make_residuals_of(p, sample.data, sample.layout);
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
             if (p == predictor::linear)
@@ -196,8 +198,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             residuals<U>(chosen, sample.data, z.data(), sample.layout);
             left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
         }
-        const double plain_bits = left_gain >= 0.02 ? best * (1 - left_gain) : best;
-        if (linear_bits >= 0 && (best < 0 || linear_bits < plain_bits)) chosen = predictor::linear;
+        plain = chosen;
+        if (linear_bits >= 0 && (best < 0 || linear_bits < best)) chosen = predictor::linear;
     }
     make_residuals_of(chosen, x, layout);
     byte_writer body;
@@ -209,13 +211,19 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
-    if (try_left && m == method::ans && chosen != predictor::linear && left_gain >= 0.02) {
+    // Method 4 undoes its predictor inside its serial loop, so it takes the best one without
+    // parameters even where the linear predictor was chosen.
+    if (try_left && m == method::ans && left_gain >= 0.02) {
         byte_writer left;
+        if (chosen != plain) make_residuals_of(plain, x, layout);
         ans_left_encode<U>(x, z.data(), layout, split, left);
         // Against method 2's size: method 5's extra states must not lower the bar.
         const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0);
-        if (left.bytes.size() < coded - coded / 50) {
+        // (Against the linear predictor's size any saving is taken: the estimate already put
+        // method 4 2% below method 2 with its own predictor.)
+        if (left.bytes.size() < (chosen == plain ? coded - coded / 50 : coded)) {
             m = method::ans_left;
+            chosen = plain;
             body = std::move(left);
         }
     }
