@@ -68,6 +68,16 @@ def cases():
     yield "uint8_empty_mask_level4", np.zeros((64, 80), np.uint8), {}
     yield "float32_nan_fill_level0", np.full((5, 7), np.nan, np.float32), dict(compression_level=0)
     yield "int16_constant_stack_level1", np.full((2, 9, 11), -32768, np.int16), dict(compression_level=1)
+    # version 7: predictor 9, linear with coefficients fitted per lanes block, for textured imagery
+    texture = np.zeros((96, 160))
+    shocks = rng.normal(0, 6, texture.shape)
+    for ty in range(2, 96):
+        for tx in range(2, 159):
+            texture[ty, tx] = (0.55 * texture[ty, tx - 1] + 0.6 * texture[ty - 1, tx] - 0.35 * texture[ty - 1, tx - 1]
+                               + 0.25 * texture[ty - 2, tx] - 0.1 * texture[ty, tx - 2] + 0.05 * texture[ty - 1, tx + 1]
+                               + shocks[ty, tx])
+    yield "uint16_texture_level4", (3000 + texture).clip(0, 65535).astype(np.uint16), {}
+    yield "uint8_texture_level4", (128 + texture / 4).clip(0, 255).astype(np.uint8), {}
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
