@@ -677,9 +677,11 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
 }
 
 template <class U>
-void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split) {
+void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split,
+                     const linear_params* linear) {
     const std::uint64_t W = layout.cols;
     if (W > max_left_context_cols) fail(errc::corrupt, "rows too wide for left contexts");
+    if (p == predictor::linear && linear == nullptr) fail(errc::invalid_argument, "the linear predictor's parameters are missing");
     const int tokens = split.tokens(int(sizeof(U) * 8));
     int contexts = 0, top_symbol = 0;
     const std::vector<std::uint8_t> map = read_context_runs(in, left_buckets, &contexts);
@@ -691,9 +693,10 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     const token_tables tokens_of(split, tokens);
     std::vector<U> residuals(static_cast<std::size_t>(3 * W));  // the last three rows
     std::vector<std::uint64_t> activity(static_cast<std::size_t>(W));
-    with_predictor<U>(p, [&](auto P) {
-        constexpr predictor PP = decltype(P)::value;
-        auto row_with = [&](auto checked, U* row, const U* up, U* z) {
+    // predict(row, up, uu, i, interior): lane i's prediction (up null on a plane's first row, uu the
+    // row two above or up on its second).
+    auto rows = [&](auto&& predict) {
+        auto row_with = [&](auto checked, U* row, const U* up, const U* uu, U* z) {
             constexpr bool Checked = decltype(checked)::value;
             std::uint64_t z_left = 0;
             left_lanes(up != nullptr, W, [&](std::uint64_t i, auto interior) {
@@ -703,9 +706,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
                 const U zi = tokens_of.residual<U>(s, extra);
                 z[i] = zi;
                 z_left = clamped(zi);
-                const U predicted = Interior ? predict_interior<PP, U>(row[i - 1], up[i], up[i - 1], up[i + 1])
-                                             : predict_at<PP, U>(row, up, i, W);
-                row[i] = U(predicted + unzigzag<U>(zi));
+                row[i] = U(predict(row, up, uu, i, interior) + unzigzag<U>(zi));
             });
         };
         for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
@@ -716,12 +717,31 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
             row_activities<U>(z_up, z_upup, W, [&](std::uint64_t i, std::uint64_t q) { activity[i] = q; });
             U* row = x + r * W;
             const U* up = y > 0 ? row - W : nullptr;
+            const U* uu = y > 1 ? row - 2 * W : up;
             if (rans.has_room(W))
-                row_with(std::false_type{}, row, up, z);
+                row_with(std::false_type{}, row, up, uu, z);
             else
-                row_with(std::true_type{}, row, up, z);
+                row_with(std::true_type{}, row, up, uu, z);
         }
-    });
+    };
+    if (p == predictor::linear) {
+        if constexpr (sizeof(U) > 2) {
+            fail(errc::corrupt, "the linear predictor is for 8- and 16-bit lanes");
+        } else {
+            rows([&](const U* row, const U* up, const U* uu, std::uint64_t i, auto) -> U {
+                if (up == nullptr) return i ? row[i - 1] : U(0);
+                return i ? linear_predict_at<U>(*linear, row, up, uu, W, i) : up[0];
+            });
+        }
+    } else {
+        with_predictor<U>(p, [&](auto P) {
+            constexpr predictor PP = decltype(P)::value;
+            rows([&](const U* row, const U* up, const U*, std::uint64_t i, auto interior) -> U {
+                return decltype(interior)::value ? predict_interior<PP, U>(row[i - 1], up[i], up[i - 1], up[i + 1])
+                                                 : predict_at<PP, U>(row, up, i, W);
+            });
+        });
+    }
     if (!rans.finished_cleanly() || extra.overrun() || (extra.bits_used() + 7) / 8 != extra_size)
         fail(errc::corrupt, "entropy-coded data is inconsistent");
 }
@@ -732,7 +752,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
     template double ans_left_gain<U>(const U*, const U*, const lane_layout&, double); \
-    template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config);
+    template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, const linear_params*);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)
 B2B_INSTANTIATE(std::uint32_t)

@@ -126,7 +126,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     static constexpr predictor all[] = {predictor::med,       predictor::med_mix, predictor::plane_avg,
                                         predictor::soft_grad, predictor::gradient, predictor::average,
                                         predictor::left,      predictor::up,       predictor::none};
-    predictor chosen = predictor::gradient, plain = chosen;  // plain: the best without parameters
+    // plain: the best predictor without parameters; left_predictor: the one method 4 would take
+    predictor chosen = predictor::gradient, plain = chosen, left_predictor = chosen;
     method m = level == 0 ? method::bitpack : method::ans;
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
     const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
@@ -192,14 +193,19 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             else if (best < 0 || bits < best)
                 best = bits, chosen = p;
         }
-        // Method 4 undoes its predictor lane by lane inside its serial loop, so it goes with the
-        // best of the others: the linear predictor must beat that pair's estimate too.
-        if (try_left && best >= 0) {
-            residuals<U>(chosen, sample.data, z.data(), sample.layout);
-            left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
-        }
-        plain = chosen;
+        plain = left_predictor = chosen;
         if (linear_bits >= 0 && (best < 0 || linear_bits < best)) chosen = predictor::linear;
+        // Method 4's gain is estimated with the best predictor without parameters; where it
+        // reaches 2%, with the linear one too, and method 4 takes whichever estimates smaller.
+        if (try_left && best >= 0) {
+            residuals<U>(plain, sample.data, z.data(), sample.layout);
+            left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
+            if (left_gain >= 0.02 && linear_bits >= 0) {
+                make_residuals_of(predictor::linear, sample.data, sample.layout);
+                const double linear_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, linear_bits);
+                if (linear_bits * (1 - linear_gain) < best * (1 - left_gain)) left_predictor = predictor::linear;
+            }
+        }
     }
     make_residuals_of(chosen, x, layout);
     byte_writer body;
@@ -211,19 +217,17 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
-    // Method 4 undoes its predictor inside its serial loop, so it takes the best one without
-    // parameters even where the linear predictor was chosen.
     if (try_left && m == method::ans && left_gain >= 0.02) {
         byte_writer left;
-        if (chosen != plain) make_residuals_of(plain, x, layout);
+        if (left_predictor != chosen) make_residuals_of(left_predictor, x, layout);
         ans_left_encode<U>(x, z.data(), layout, split, left);
-        // Against method 2's size: method 5's extra states must not lower the bar.
+        // Against method 2's size: method 5's extra states must not lower the bar. Against
+        // another predictor's method 2 any saving is taken: the estimate already put method 4 2%
+        // below method 2 with its own predictor.
         const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0);
-        // (Against the linear predictor's size any saving is taken: the estimate already put
-        // method 4 2% below method 2 with its own predictor.)
-        if (left.bytes.size() < (chosen == plain ? coded - coded / 50 : coded)) {
+        if (left.bytes.size() < (left_predictor == chosen ? coded - coded / 50 : coded)) {
             m = method::ans_left;
-            chosen = plain;
+            chosen = left_predictor;
             body = std::move(left);
         }
     }
@@ -244,7 +248,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         body.bytes.clear();
         body.append(x, layout.bytes());
     }
-    const bool linear_used = chosen == predictor::linear && (m == method::ans || m == method::ans_wide);
+    const bool linear_used =
+        chosen == predictor::linear && (m == method::ans || m == method::ans_wide || m == method::ans_left);
     out.u8(std::uint8_t(layout.bits));
     out.u8(std::uint8_t(m));
     out.u8(std::uint8_t(m == method::stored || m == method::palette ? predictor::none : chosen));
@@ -266,7 +271,10 @@ void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U*
         linear.flags = in.u8("linear predictor");
         if (linear.flags > 1) fail(errc::corrupt, "linear predictor flags have reserved bits set");
         for (auto& k : linear.k) k = std::int8_t(in.u8("linear predictor"));
-        ans_decode<U>(in, lanes, layout, p, split, m == method::ans_wide, &linear);
+        if (m == method::ans_left)
+            ans_left_decode<U>(in, lanes, layout, p, split, &linear);
+        else
+            ans_decode<U>(in, lanes, layout, p, split, m == method::ans_wide, &linear);
         return;
     }
     if (m == method::stored) {
@@ -324,9 +332,8 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
         fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count || (p == std::uint8_t(predictor::linear) && h.version < 7))
         fail(errc::corrupt, "unknown predictor " + std::to_string(p));
-    if (p == std::uint8_t(predictor::linear) &&
-        (bits > 16 || (m != std::uint8_t(method::ans) && m != std::uint8_t(method::ans_wide))))
-        fail(errc::corrupt, "the linear predictor needs lanes of 8 or 16 bits and method 2 or 5");
+    if (p == std::uint8_t(predictor::linear) && (bits > 16 || !tokens))
+        fail(errc::corrupt, "the linear predictor needs lanes of 8 or 16 bits and method 2, 4 or 5");
     if ((m == std::uint8_t(method::stored) || m == std::uint8_t(method::palette) || m == std::uint8_t(method::constant)) && p != 0)
         fail(errc::corrupt, "stored, palette or constant lanes name a predictor");
     if (natural && bits != natural_lane_bits(h)) fail(errc::corrupt, "lane width does not match dtype");

@@ -76,7 +76,8 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
 template <class U>
 double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double above_bits);
 template <class U>
-void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split);
+void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split,
+                     const linear_params* linear = nullptr);
 
 // Method 3: lanes of at most 16 distinct values as palette indices, each coded in the context of
 // the indices left of and above it. Returns false, writing nothing, when there are more values.
