@@ -728,7 +728,8 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
         if constexpr (sizeof(U) > 2) {
             fail(errc::corrupt, "the linear predictor is for 8- and 16-bit lanes");
         } else {
-            rows([&](const U* row, const U* up, const U* uu, std::uint64_t i, auto) -> U {
+            rows([&](const U* row, const U* up, const U* uu, std::uint64_t i, auto interior) -> U {
+                if (decltype(interior)::value) return linear_predict_interior<U>(*linear, row, up, uu, i);
                 if (up == nullptr) return i ? row[i - 1] : U(0);
                 return i ? linear_predict_at<U>(*linear, row, up, uu, W, i) : up[0];
             });

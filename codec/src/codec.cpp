@@ -126,8 +126,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     static constexpr predictor all[] = {predictor::med,       predictor::med_mix, predictor::plane_avg,
                                         predictor::soft_grad, predictor::gradient, predictor::average,
                                         predictor::left,      predictor::up,       predictor::none};
-    // plain: the best predictor without parameters; left_predictor: the one method 4 would take
-    predictor chosen = predictor::gradient, plain = chosen, left_predictor = chosen;
+    predictor chosen = predictor::gradient, plain = chosen;  // plain: the best without parameters
+    bool linear_ranked = false;  // the linear predictor was among the best ranked
     method m = level == 0 ? method::bitpack : method::ans;
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
     const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
@@ -189,22 +189,17 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             make_residuals_of(p, sample.data, sample.layout);
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
             if (p == predictor::linear)
-                linear_bits = bits;
+                linear_bits = bits + 8 * linear_params_bytes;
             else if (best < 0 || bits < best)
                 best = bits, chosen = p;
         }
-        plain = left_predictor = chosen;
-        if (linear_bits >= 0 && (best < 0 || linear_bits < best)) chosen = predictor::linear;
-        // Method 4's gain is estimated with the best predictor without parameters; where it
-        // reaches 2%, with the linear one too, and method 4 takes whichever estimates smaller.
+        plain = chosen;
+        linear_ranked = linear_bits >= 0;
+        if (linear_ranked && (best < 0 || linear_bits < best)) chosen = predictor::linear;
+        // Method 4's gain, estimated with the best predictor without parameters.
         if (try_left && best >= 0) {
             residuals<U>(plain, sample.data, z.data(), sample.layout);
             left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
-            if (left_gain >= 0.02 && linear_bits >= 0) {
-                make_residuals_of(predictor::linear, sample.data, sample.layout);
-                const double linear_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, linear_bits);
-                if (linear_bits * (1 - linear_gain) < best * (1 - left_gain)) left_predictor = predictor::linear;
-            }
         }
     }
     make_residuals_of(chosen, x, layout);
@@ -217,42 +212,56 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
+    // Where the linear predictor was ranked, method 4 is encoded with it too (estimates of the two
+    // disagreed with the sizes on flat tiles), and the smaller is kept.
     if (try_left && m == method::ans && left_gain >= 0.02) {
-        byte_writer left;
-        if (left_predictor != chosen) make_residuals_of(left_predictor, x, layout);
-        ans_left_encode<U>(x, z.data(), layout, split, left);
         // Against method 2's size: method 5's extra states must not lower the bar. Against
         // another predictor's method 2 any saving is taken: the estimate already put method 4 2%
         // below method 2 with its own predictor.
-        const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0);
-        if (left.bytes.size() < (left_predictor == chosen ? coded - coded / 50 : coded)) {
-            m = method::ans_left;
-            chosen = left_predictor;
-            body = std::move(left);
+        const predictor method2_predictor = chosen;
+        const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0) +
+                                  (chosen == predictor::linear ? linear_params_bytes : 0);
+        std::size_t smallest = 0;  // method 4's, once it is kept
+        for (predictor p : {plain, predictor::linear}) {
+            if (p == predictor::linear && !linear_ranked) continue;
+            byte_writer left;
+            make_residuals_of(p, x, layout);
+            ans_left_encode<U>(x, z.data(), layout, split, left);
+            const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear_params_bytes : 0);
+            const std::size_t bar = m == method::ans_left ? smallest : p == method2_predictor ? coded - coded / 50 : coded;
+            if (size < bar) {
+                m = method::ans_left;
+                chosen = p;
+                body = std::move(left);
+                smallest = size;
+            }
         }
     }
+    // The block's size after the token split: its body, and the linear predictor's parameters.
+    auto coded_size = [&] { return body.bytes.size() + (chosen == predictor::linear ? linear_params_bytes : 0); };
     // Few distinct values (classes, masks): levels 2 and 4 also try palette indices in the context
     // of their neighbours, and keep them when smaller.
     if (level >= 2) {
         byte_writer indices;
-        if (palette_encode<U>(x, layout, indices) && indices.bytes.size() < body.bytes.size()) {
+        if (palette_encode<U>(x, layout, indices) && indices.bytes.size() < coded_size()) {
             m = method::palette;
+            chosen = predictor::none;
             split = {};
             body = std::move(indices);
         }
     }
     if (m == method::ans && wide) m = method::ans_wide;  // its 32 states (FORMAT.md 8)
-    if (body.bytes.size() >= layout.bytes()) {  // incompressible: store the lanes as they are
+    if (coded_size() >= layout.bytes()) {  // incompressible: store the lanes as they are
         m = method::stored;
+        chosen = predictor::none;
         split = {};
         body.bytes.clear();
         body.append(x, layout.bytes());
     }
-    const bool linear_used =
-        chosen == predictor::linear && (m == method::ans || m == method::ans_wide || m == method::ans_left);
+    const bool linear_used = chosen == predictor::linear;  // (with method 2, 4 or 5)
     out.u8(std::uint8_t(layout.bits));
     out.u8(std::uint8_t(m));
-    out.u8(std::uint8_t(m == method::stored || m == method::palette ? predictor::none : chosen));
+    out.u8(std::uint8_t(chosen));
     out.u8(split.byte());
     if (linear_used) {
         out.u8(linear.flags);

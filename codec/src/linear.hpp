@@ -20,6 +20,8 @@ namespace detail {
 constexpr int linear_taps = 8;
 constexpr int linear_shift = 6;  // coefficients are in 64ths
 
+constexpr std::size_t linear_params_bytes = 1 + linear_taps;  // in a lanes block (FORMAT.md 3.1)
+
 struct linear_params {
     std::uint8_t flags = 0;  // bit 0: the prediction is clamped to the range of a, b and d
     std::array<std::int8_t, linear_taps> k{};
@@ -64,6 +66,18 @@ inline void linear_interior(const U* __restrict row, const U* __restrict up, con
         }
         out[i] = zigzag<U>(U(row[i] - U(pred)));
     }
+}
+
+// linear_predict_at for 2 <= i < W - 1, where no column needs the border rule.
+template <class U>
+inline U linear_predict_interior(const linear_params& p, const U* row, const U* up, const U* uu, std::uint64_t i) {
+    const std::int32_t a = row[i - 1], b = up[i], d = up[i + 1];
+    const std::int32_t s = (1 << (linear_shift - 1)) + p.k[0] * (a - b) + p.k[1] * (up[i - 1] - b) + p.k[2] * (d - b) +
+                           p.k[3] * (uu[i] - b) + p.k[4] * (row[i - 2] - b) + p.k[5] * (up[i - 2] - b) +
+                           p.k[6] * (uu[i + 1] - b) + p.k[7] * (uu[i - 1] - b);
+    const std::int32_t pred = b + (s >> linear_shift);
+    if (p.clamped()) return U(std::clamp(pred, std::min(a, std::min(b, d)), std::max(a, std::max(b, d))));
+    return U(std::clamp(pred, 0, std::int32_t(U(~U(0)))));
 }
 
 // Residuals of every lane (the border rules of make_residuals).
