@@ -215,10 +215,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     // Where the linear predictor was ranked, method 4 is encoded with it too (estimates of the two
     // disagreed with the sizes on flat tiles), and the smaller is kept.
     if (try_left && m == method::ans && left_gain >= 0.02) {
-        // Against method 2's size: method 5's extra states must not lower the bar. Against
-        // another predictor's method 2 any saving is taken: the estimate already put method 4 2%
-        // below method 2 with its own predictor.
-        const predictor method2_predictor = chosen;
+        // Against method 2's size (whichever predictor it has): method 5's extra states must not
+        // lower the bar.
         const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0) +
                                   (chosen == predictor::linear ? linear_params_bytes : 0);
         std::size_t smallest = 0;  // method 4's, once it is kept
@@ -228,7 +226,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             make_residuals_of(p, x, layout);
             ans_left_encode<U>(x, z.data(), layout, split, left);
             const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear_params_bytes : 0);
-            const std::size_t bar = m == method::ans_left ? smallest : p == method2_predictor ? coded - coded / 50 : coded;
+            const std::size_t bar = m == method::ans_left ? smallest : coded - coded / 50;
             if (size < bar) {
                 m = method::ans_left;
                 chosen = p;
