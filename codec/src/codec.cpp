@@ -128,6 +128,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
                                         predictor::left,      predictor::up,       predictor::none};
     predictor chosen = predictor::gradient, plain = chosen;  // plain: the best without parameters
     bool linear_ranked = false;  // the linear predictor was among the best ranked
+    bool left_plain = true, left_linear = false;  // the predictors method 4 is encoded with
     method m = level == 0 ? method::bitpack : method::ans;
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
     const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
@@ -196,10 +197,19 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         plain = chosen;
         linear_ranked = linear_bits >= 0;
         if (linear_ranked && (best < 0 || linear_bits < best)) chosen = predictor::linear;
-        // Method 4's gain, estimated with the best predictor without parameters.
+        // Method 4's gain, estimated with the best predictor without parameters; where it reaches
+        // 2%, with the linear one too. Method 4 is encoded with each whose estimate is within 1% of
+        // the smaller (the estimates and the sizes disagree that much on flat tiles).
         if (try_left && best >= 0) {
             residuals<U>(plain, sample.data, z.data(), sample.layout);
             left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
+            if (left_gain >= 0.02 && linear_ranked) {
+                make_residuals_of(predictor::linear, sample.data, sample.layout);
+                const double plain_left = best * (1 - left_gain),
+                             linear_left = linear_bits * (1 - ans_left_gain<U>(sample.data, z.data(), sample.layout, linear_bits));
+                left_plain = plain_left <= linear_left * 1.01;
+                left_linear = linear_left <= plain_left * 1.01;
+            }
         }
     }
     make_residuals_of(chosen, x, layout);
@@ -212,8 +222,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
-    // Where the linear predictor was ranked, method 4 is encoded with it too (estimates of the two
-    // disagreed with the sizes on flat tiles), and the smaller is kept.
+    // Method 4 with two predictors keeps the smaller.
     if (try_left && m == method::ans && left_gain >= 0.02) {
         // Against method 2's size (whichever predictor it has): method 5's extra states must not
         // lower the bar.
@@ -221,7 +230,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
                                   (chosen == predictor::linear ? linear_params_bytes : 0);
         std::size_t smallest = 0;  // method 4's, once it is kept
         for (predictor p : {plain, predictor::linear}) {
-            if (p == predictor::linear && !linear_ranked) continue;
+            if (!(p == predictor::linear ? left_linear : left_plain)) continue;
             byte_writer left;
             make_residuals_of(p, x, layout);
             ans_left_encode<U>(x, z.data(), layout, split, left);
