@@ -728,8 +728,13 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
         if constexpr (sizeof(U) > 2) {
             fail(errc::corrupt, "the linear predictor is for 8- and 16-bit lanes");
         } else {
+            std::int32_t k[linear_taps];
+            for (int j = 0; j < linear_taps; ++j) k[j] = linear->k[std::size_t(j)];
+            const bool clamped = linear->clamped();
             rows([&](const U* row, const U* up, const U* uu, std::uint64_t i, auto interior) -> U {
-                if (decltype(interior)::value) return linear_predict_interior<U>(*linear, row, up, uu, i);
+                if (decltype(interior)::value)
+                    return clamped ? linear_predict_interior<U, true>(k, row, up, uu, i)
+                                   : linear_predict_interior<U, false>(k, row, up, uu, i);
                 if (up == nullptr) return i ? row[i - 1] : U(0);
                 return i ? linear_predict_at<U>(*linear, row, up, uu, W, i) : up[0];
             });

@@ -44,40 +44,26 @@ inline U linear_predict_at(const linear_params& p, const U* row, const U* up, co
     return U(std::clamp(pred, 0, std::int32_t(U(~U(0)))));
 }
 
+// linear_predict_at for 2 <= i < W - 1, where no column needs the border rule, with the clamp
+// flag as a template argument: also the body of the encoder's vectorised loop.
+template <class U, bool Clamped>
+inline U linear_predict_interior(const std::int32_t* k, const U* row, const U* up, const U* uu, std::uint64_t i) {
+    const std::int32_t a = row[i - 1], b = up[i], d = up[i + 1];
+    const std::int32_t s = (1 << (linear_shift - 1)) + k[0] * (a - b) + k[1] * (up[i - 1] - b) + k[2] * (d - b) +
+                           k[3] * (uu[i] - b) + k[4] * (row[i - 2] - b) + k[5] * (up[i - 2] - b) +
+                           k[6] * (uu[i + 1] - b) + k[7] * (uu[i - 1] - b);
+    const std::int32_t pred = b + (s >> linear_shift);
+    if constexpr (Clamped) return U(std::min(std::max(pred, std::min(a, std::min(b, d))), std::max(a, std::max(b, d))));
+    return U(std::min(std::max(pred, 0), std::int32_t(U(~U(0)))));
+}
+
 // The interior lanes 2 .. W - 2 of a row below a plane's first: a loop without branches that the
 // compiler vectorises.
 template <class U, bool Clamped>
 inline void linear_interior(const U* __restrict row, const U* __restrict up, const U* __restrict uu, U* __restrict out,
                             std::uint64_t W, const std::int32_t* k) {
-    const std::int32_t top = std::int32_t(U(~U(0)));
-    const std::int32_t k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7];
-    const std::int32_t k_sum = k0 + k1 + k2 + k3 + k4 + k5 + k6 + k7;
-    for (std::uint64_t i = 2; i + 1 < W; ++i) {
-        const std::int32_t a = row[i - 1], b = up[i], d = up[i + 1];
-        const std::int32_t s = (1 << (linear_shift - 1)) - k_sum * b + k0 * a + k1 * std::int32_t(up[i - 1]) + k2 * d +
-                               k3 * std::int32_t(uu[i]) + k4 * std::int32_t(row[i - 2]) + k5 * std::int32_t(up[i - 2]) +
-                               k6 * std::int32_t(uu[i + 1]) + k7 * std::int32_t(uu[i - 1]);
-        std::int32_t pred = b + (s >> linear_shift);
-        if constexpr (Clamped) {
-            const std::int32_t lo = std::min(a, std::min(b, d)), hi = std::max(a, std::max(b, d));
-            pred = std::min(std::max(pred, lo), hi);
-        } else {
-            pred = std::min(std::max(pred, 0), top);
-        }
-        out[i] = zigzag<U>(U(row[i] - U(pred)));
-    }
-}
-
-// linear_predict_at for 2 <= i < W - 1, where no column needs the border rule.
-template <class U>
-inline U linear_predict_interior(const linear_params& p, const U* row, const U* up, const U* uu, std::uint64_t i) {
-    const std::int32_t a = row[i - 1], b = up[i], d = up[i + 1];
-    const std::int32_t s = (1 << (linear_shift - 1)) + p.k[0] * (a - b) + p.k[1] * (up[i - 1] - b) + p.k[2] * (d - b) +
-                           p.k[3] * (uu[i] - b) + p.k[4] * (row[i - 2] - b) + p.k[5] * (up[i - 2] - b) +
-                           p.k[6] * (uu[i + 1] - b) + p.k[7] * (uu[i - 1] - b);
-    const std::int32_t pred = b + (s >> linear_shift);
-    if (p.clamped()) return U(std::clamp(pred, std::min(a, std::min(b, d)), std::max(a, std::max(b, d))));
-    return U(std::clamp(pred, 0, std::int32_t(U(~U(0)))));
+    for (std::uint64_t i = 2; i + 1 < W; ++i)
+        out[i] = zigzag<U>(U(row[i] - linear_predict_interior<U, Clamped>(k, row, up, uu, i)));
 }
 
 // Residuals of every lane (the border rules of make_residuals).
