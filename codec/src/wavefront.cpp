@@ -109,6 +109,58 @@ __attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t
     }
 }
 
+// The linear wavefront's state between steps: results of steps t - 1 and t - 2; element e - 1's of
+// steps t - 1 .. t - 4 (u1 .. u4) and element e - 2's of steps t - 1 .. t - 5 (v1 .. v5), each one
+// element along; each element's lane.
+struct linear_state {
+    __m256i o1, o2, u1, u2, u3, u4, v1, v2, v3, v4, v5, col;
+};
+struct linear_constants {
+    __m256i one_up, two_up, top, one, zero, last, half, minus_k_sum, k[linear_taps];
+};
+
+// Eight steps of the linear wavefront on the transposed block v. Without Edges, every lane of the
+// block is at least two from its row's ends and the border rules are left out.
+template <bool Clamped, bool Edges>
+B2B_AVX2 void linear_steps(linear_state& st, const linear_constants& kc, __m256i* v) {
+    for (int s = 0; s < 8; ++s) {
+        st.u4 = st.u3, st.u3 = st.u2, st.u2 = st.u1, st.u1 = _mm256_permutevar8x32_epi32(st.o1, kc.one_up);
+        st.v5 = st.v4, st.v4 = st.v3, st.v3 = st.v2, st.v2 = st.v1, st.v1 = _mm256_permutevar8x32_epi32(st.o1, kc.two_up);
+        const __m256i a = st.o1, b = st.u2, c = st.u3, nn = st.v4, nnw = st.v5;
+        __m256i d = st.u1, nne = st.v3, ww = st.o2, nww = st.u4;
+        if constexpr (Edges) {
+            const __m256i at_last = _mm256_cmpeq_epi32(st.col, kc.last), second = _mm256_cmpeq_epi32(st.col, kc.one);
+            d = _mm256_blendv_epi8(d, b, at_last), nne = _mm256_blendv_epi8(nne, nn, at_last);
+            ww = _mm256_blendv_epi8(ww, a, second), nww = _mm256_blendv_epi8(nww, c, second);
+        }
+        // Everything but the left lane's term first: only that term waits for step t - 1.
+        __m256i rest = _mm256_add_epi32(kc.half, _mm256_mullo_epi32(kc.minus_k_sum, b));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[1], c));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[2], d));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[3], nn));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[4], ww));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[5], nww));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[6], nne));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[7], nnw));
+        const __m256i sum = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[0], a));
+        __m256i pred = _mm256_add_epi32(b, _mm256_srai_epi32(sum, linear_shift));
+        if constexpr (Clamped) {
+            const __m256i lo = _mm256_min_epi32(a, _mm256_min_epi32(b, d)), hi = _mm256_max_epi32(a, _mm256_max_epi32(b, d));
+            pred = _mm256_min_epi32(_mm256_max_epi32(pred, lo), hi);
+        } else {
+            pred = clamp8(pred, kc.top);
+        }
+        if constexpr (Edges) pred = _mm256_blendv_epi8(pred, b, _mm256_cmpeq_epi32(st.col, kc.zero));  // first lane: up
+        const __m256i z = v[s];
+        const __m256i delta = _mm256_xor_si256(_mm256_srli_epi32(z, 1), _mm256_sub_epi32(kc.zero, _mm256_and_si256(z, kc.one)));
+        const __m256i lanes = _mm256_and_si256(_mm256_add_epi32(pred, delta), kc.top);
+        st.o2 = st.o1;
+        st.o1 = _mm256_blend_epi32(lanes, z, 0x03);  // elements 0 and 1 pass the rows above through
+        v[s] = st.o1;
+        st.col = _mm256_add_epi32(st.col, kc.one);
+    }
+}
+
 // The linear predictor's wavefront over buffer rows 0 and 1 (the two rows above: lanes) and 2 .. 7
 // (residuals), in place. As above, element e works on lane t - 2e at step t; element e - 1's
 // results of steps t - 1 .. t - 4 are its up-right, up, up-left and up-two-left neighbours, and
@@ -117,61 +169,32 @@ __attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t
 template <bool Clamped>
 __attribute__((target("avx2"))) void wavefront_linear(std::uint32_t* buf, std::uint64_t stride, std::uint64_t W,
                                                       std::uint32_t top_lane, const linear_params& p) {
-    const __m256i one_up = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6), two_up = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5);
-    const __m256i top = _mm256_set1_epi32(int(top_lane)), one = _mm256_set1_epi32(1);
-    const __m256i zero = _mm256_setzero_si256(), last = _mm256_set1_epi32(int(W - 1));
-    const __m256i half = _mm256_set1_epi32(1 << (linear_shift - 1));
-    __m256i k[linear_taps];
+    linear_constants kc;
+    kc.one_up = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6), kc.two_up = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5);
+    kc.top = _mm256_set1_epi32(int(top_lane)), kc.one = _mm256_set1_epi32(1);
+    kc.zero = _mm256_setzero_si256(), kc.last = _mm256_set1_epi32(int(W - 1));
+    kc.half = _mm256_set1_epi32(1 << (linear_shift - 1));
     int k_sum = 0;
     for (int j = 0; j < linear_taps; ++j) {
-        k[j] = _mm256_set1_epi32(p.k[std::size_t(j)]);
+        kc.k[j] = _mm256_set1_epi32(p.k[std::size_t(j)]);
         k_sum += p.k[std::size_t(j)];
     }
-    const __m256i minus_k_sum = _mm256_set1_epi32(-k_sum);
-    __m256i col = _mm256_setr_epi32(0, -2, -4, -6, -8, -10, -12, -14);
-    // Results of steps t - 1 and t - 2; element e - 1's of steps t - 1 .. t - 4 (u1 .. u4) and
-    // element e - 2's of steps t - 1 .. t - 5 (v1 .. v5), each one element along.
-    __m256i o1 = zero, o2 = zero, u1 = zero, u2 = zero, u3 = zero, u4 = zero;
-    __m256i v1 = zero, v2 = zero, v3 = zero, v4 = zero, v5 = zero;
+    kc.minus_k_sum = _mm256_set1_epi32(-k_sum);
+    linear_state st;
+    st.o1 = st.o2 = st.u1 = st.u2 = st.u3 = st.u4 = kc.zero;
+    st.v1 = st.v2 = st.v3 = st.v4 = st.v5 = kc.zero;
+    st.col = _mm256_setr_epi32(0, -2, -4, -6, -8, -10, -12, -14);
     std::uint32_t* base = buf + pad;
     for (std::uint64_t t0 = 0; t0 < W + 14; t0 += 8) {
         __m256i v[8];
         for (int e = 0; e < 8; ++e)
             v[e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)));
         transpose8(v);
-        for (int s = 0; s < 8; ++s) {
-            u4 = u3, u3 = u2, u2 = u1, u1 = _mm256_permutevar8x32_epi32(o1, one_up);
-            v5 = v4, v4 = v3, v3 = v2, v2 = v1, v1 = _mm256_permutevar8x32_epi32(o1, two_up);
-            const __m256i at_last = _mm256_cmpeq_epi32(col, last), second = _mm256_cmpeq_epi32(col, one);
-            const __m256i a = o1, b = u2, c = u3, nn = v4, nnw = v5;
-            const __m256i d = _mm256_blendv_epi8(u1, b, at_last), nne = _mm256_blendv_epi8(v3, nn, at_last);
-            const __m256i ww = _mm256_blendv_epi8(o2, a, second), nww = _mm256_blendv_epi8(u4, c, second);
-            // Everything but the left lane's term first: only that term waits for step t - 1.
-            __m256i rest = _mm256_add_epi32(half, _mm256_mullo_epi32(minus_k_sum, b));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[1], c));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[2], d));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[3], nn));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[4], ww));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[5], nww));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[6], nne));
-            rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[7], nnw));
-            const __m256i sum = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[0], a));
-            __m256i pred = _mm256_add_epi32(b, _mm256_srai_epi32(sum, linear_shift));
-            if constexpr (Clamped) {
-                const __m256i lo = _mm256_min_epi32(a, _mm256_min_epi32(b, d)), hi = _mm256_max_epi32(a, _mm256_max_epi32(b, d));
-                pred = _mm256_min_epi32(_mm256_max_epi32(pred, lo), hi);
-            } else {
-                pred = clamp8(pred, top);
-            }
-            pred = _mm256_blendv_epi8(pred, b, _mm256_cmpeq_epi32(col, zero));  // a row's first lane: up
-            const __m256i z = v[s];
-            const __m256i delta = _mm256_xor_si256(_mm256_srli_epi32(z, 1), _mm256_sub_epi32(zero, _mm256_and_si256(z, one)));
-            const __m256i lanes = _mm256_and_si256(_mm256_add_epi32(pred, delta), top);
-            o2 = o1;
-            o1 = _mm256_blend_epi32(lanes, z, 0x03);  // elements 0 and 1 pass the rows above through
-            v[s] = o1;
-            col = _mm256_add_epi32(col, one);
-        }
+        // Element e's lanes in this block are t0 - 2e .. t0 + 7 - 2e.
+        if (t0 >= 16 && t0 + 9 <= W)
+            linear_steps<Clamped, false>(st, kc, v);
+        else
+            linear_steps<Clamped, true>(st, kc, v);
         transpose8(v);
         for (int e = 0; e < 8; ++e)
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
