@@ -45,6 +45,18 @@ B2B_AVX2 void transpose8(__m256i* v) {
     }
 }
 
+// Eight steps of a block from the buffer (element e of step k: lane t0 + k - 2e of row e) and back.
+B2B_AVX2 void load_steps(const std::uint32_t* base, std::uint64_t stride, std::uint64_t t0, __m256i* v) {
+    for (int e = 0; e < 8; ++e)
+        v[e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)));
+    transpose8(v);
+}
+B2B_AVX2 void store_steps(std::uint32_t* base, std::uint64_t stride, std::uint64_t t0, __m256i* v) {
+    transpose8(v);
+    for (int e = 0; e < 8; ++e)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
+}
+
 // predict_interior on 32-bit elements: lanes are at most 16 bits, so no sum below overflows and
 // each rounds (shifts) and clamps as the wide arithmetic of predict.hpp does.
 B2B_AVX2 __m256i clamp8(__m256i v, __m256i top) {
@@ -85,9 +97,7 @@ __attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t
     std::uint32_t* base = buf + pad;
     for (std::uint64_t t0 = 0; t0 < W + 14; t0 += 8) {
         __m256i v[8];
-        for (int e = 0; e < 8; ++e)
-            v[e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)));
-        transpose8(v);
+        load_steps(base, stride, t0, v);
         for (int k = 0; k < 8; ++k) {
             const __m256i up_right = _mm256_permutevar8x32_epi32(out, one_up);
             const __m256i b = up, c = up_left;
@@ -103,9 +113,7 @@ __attribute__((target("avx2"))) void wavefront(std::uint32_t* buf, std::uint64_t
             v[k] = out;
             col = _mm256_add_epi32(col, one);
         }
-        transpose8(v);
-        for (int e = 0; e < 8; ++e)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
+        store_steps(base, stride, t0, v);
     }
 }
 
@@ -187,17 +195,13 @@ __attribute__((target("avx2"))) void wavefront_linear(std::uint32_t* buf, std::u
     std::uint32_t* base = buf + pad;
     for (std::uint64_t t0 = 0; t0 < W + 14; t0 += 8) {
         __m256i v[8];
-        for (int e = 0; e < 8; ++e)
-            v[e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)));
-        transpose8(v);
+        load_steps(base, stride, t0, v);
         // Element e's lanes in this block are t0 - 2e .. t0 + 7 - 2e.
         if (t0 >= 16 && t0 + 9 <= W)
             linear_steps<Clamped, false>(st, kc, v);
         else
             linear_steps<Clamped, true>(st, kc, v);
-        transpose8(v);
-        for (int e = 0; e < 8; ++e)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + (std::ptrdiff_t(std::uint64_t(e) * stride + t0) - 2 * e)), v[e]);
+        store_steps(base, stride, t0, v);
     }
 }
 #endif
