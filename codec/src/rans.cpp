@@ -172,30 +172,47 @@ byte_reader read_tables_and_rans(byte_reader& in, int contexts, int tokens, std:
 
 namespace {
 
+// How the encoder steps a state for one symbol without dividing: x / f is (x * rcp) >> 44, exact
+// for the states x < 2^32 and frequencies f <= 2^12 (rcp = ceil(2^44 / f), which is at most 2^32 / f
+// too large), and x / f * 2^12 + x % f + start is x + start + (x / f) * (2^12 - f). The division
+// took half of writing the words.
+struct encode_step {
+    std::uint64_t x_max = 0;  // renormalize from here
+    std::uint64_t rcp = 0;
+    std::uint32_t start = 0, complement = 0;
+
+    encode_step() = default;
+    encode_step(std::uint32_t f, std::uint32_t start)
+        : x_max(std::uint64_t((state_low >> prob_bits) << 16) * f),
+          rcp(f ? ((std::uint64_t(1) << 44) + f - 1) / f : 0),
+          start(start),
+          complement(prob_scale - f) {}
+    std::uint32_t operator()(std::uint32_t x) const {
+        const auto q = std::uint32_t((static_cast<unsigned __int128>(x) * rcp) >> 44);
+        return x + start + q * complement;
+    }
+};
+
 // Symbol i uses state i mod 32; the words of all states form one stream, in the order the decoder
 // reads them (FORMAT.md 8).
-void write_wide_rans(const std::uint32_t* freq, const std::uint32_t* start, const std::uint8_t* ctx,
-                     const std::uint8_t* symbols, std::uint64_t n, byte_writer& out) {
-    std::vector<std::uint16_t> words;
-    words.reserve(std::size_t(n / 4 + 16));
+void write_wide_rans(const encode_step* steps, const std::uint8_t* ctx, const std::uint8_t* symbols, std::uint64_t n,
+                     byte_writer& out) {
+    std::vector<std::uint16_t> words(std::size_t(n + 1));  // at most a word a symbol
+    std::size_t used = 0;
     std::uint32_t state[wide_rans_states];
     std::fill(std::begin(state), std::end(state), state_low);
-    for (std::uint64_t i = n; i-- > 0;) {
-        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
-        const std::uint32_t f = freq[k];
+    for (std::uint64_t i = n; i-- > 0;) {  // branch-free renormalization, as in write_rans
+        const encode_step& e = steps[std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)]];
         std::uint32_t& x = state[i % wide_rans_states];
-        if (x >= std::uint64_t((state_low >> prob_bits) << 16) * f) {
-            words.push_back(std::uint16_t(x));
-            x >>= 16;
-        }
-        x = ((x / f) << prob_bits) + (x % f) + start[k];
+        const bool renorm = x >= e.x_max;
+        words[used] = std::uint16_t(x);
+        used += renorm;
+        x = e(x >> (16 * int(renorm)));
     }
-    out.varint(4 * std::uint64_t(wide_rans_states) + 2 * std::uint64_t(words.size()));
+    out.varint(4 * std::uint64_t(wide_rans_states) + 2 * std::uint64_t(used));
     for (std::uint32_t st : state) out.u32(st);
-    for (auto it = words.rbegin(); it != words.rend(); ++it) {
-        out.u8(std::uint8_t(*it));
-        out.u8(std::uint8_t(*it >> 8));
-    }
+    std::reverse(words.begin(), words.begin() + std::ptrdiff_t(used));
+    out.append(reinterpret_cast<const std::uint8_t*>(words.data()), 2 * used);  // little-endian host
 }
 
 }  // namespace
@@ -204,9 +221,9 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
                 std::uint64_t n, byte_writer& out, int states) {
     const int contexts = int(counts.size());
     out.u8(std::uint8_t(contexts));
-    std::vector<std::uint32_t> freq(std::size_t(contexts) * alphabet), start(std::size_t(contexts) * alphabet);
+    std::vector<encode_step> steps(std::size_t(contexts) * alphabet);
     for (int c = 0; c < contexts; ++c) {
-        std::uint32_t* f = &freq[std::size_t(c) * alphabet];
+        std::uint32_t f[alphabet];
         normalize(counts[std::size_t(c)].data(), f);
         int max_symbol = -1, present = 0;
         for (int s = 0; s < alphabet; ++s)
@@ -222,38 +239,49 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
             for (int s = 0; s <= max_symbol; ++s) out.varint(f[s]);
         }
         std::uint32_t cum = 0;
-        for (int s = 0; s < alphabet; ++s) start[std::size_t(c) * alphabet + s] = cum, cum += f[s];
+        for (int s = 0; s < alphabet; ++s) steps[std::size_t(c) * alphabet + s] = encode_step(f[s], cum), cum += f[s];
     }
 
     if (states == wide_rans_states) {
-        write_wide_rans(freq.data(), start.data(), ctx, symbols, n, out);
+        write_wide_rans(steps.data(), ctx, symbols, n, out);
         return;
     }
     // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
+    // Four lanes a step keep the states in registers, and a word is stored whether or not the
+    // state renormalizes (its count moves only when it does): the branch mispredicted often.
     std::vector<std::uint16_t> words[rans_states];
-    for (auto& w : words) w.reserve(std::size_t(n / 8 + 16));
+    std::size_t used[rans_states] = {};
+    for (auto& w : words) w.resize(std::size_t(n / rans_states + 1));  // at most a word a symbol
     std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
-    for (std::uint64_t i = n; i-- > 0;) {
-        const std::size_t k = std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)];
-        const std::uint32_t f = freq[k];
-        std::uint32_t& x = state[i % rans_states];
-        const std::uint64_t x_max = std::uint64_t((state_low >> prob_bits) << 16) * f;
-        if (x >= x_max) {
-            words[i % rans_states].push_back(std::uint16_t(x));
-            x >>= 16;
-        }
-        x = ((x / f) << prob_bits) + (x % f) + start[k];
+    auto step = [&](std::uint64_t i, std::uint32_t& x, int s) {
+        const encode_step& e = steps[std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)]];
+        const bool renorm = x >= e.x_max;
+        words[s][used[s]] = std::uint16_t(x);
+        used[s] += renorm;
+        x = e(x >> (16 * int(renorm)));
+    };
+    std::uint64_t i = n;
+    for (; i % rans_states; --i) step(i - 1, state[(i - 1) % rans_states], int((i - 1) % rans_states));
+    static_assert(rans_states == 4, "the loop below steps four states");
+    std::uint32_t x0 = state[0], x1 = state[1], x2 = state[2], x3 = state[3];
+    for (; i > 0; i -= 4) {
+        step(i - 1, x3, 3);
+        step(i - 2, x2, 2);
+        step(i - 3, x1, 1);
+        step(i - 4, x0, 0);
     }
+    state[0] = x0, state[1] = x1, state[2] = x2, state[3] = x3;
+    std::uint64_t total_words = 0;
+    for (std::size_t u : used) total_words += u;
     byte_writer ans;
     for (std::uint32_t st : state) ans.u32(st);
-    for (int i = 0; i + 1 < rans_states; ++i) ans.varint(words[i].size());
-    for (const auto& w : words)
-        for (auto it = w.rbegin(); it != w.rend(); ++it) {
-            ans.u8(std::uint8_t(*it));
-            ans.u8(std::uint8_t(*it >> 8));
-        }
-    out.varint(ans.bytes.size());
+    for (int s = 0; s + 1 < rans_states; ++s) ans.varint(used[s]);
+    out.varint(ans.bytes.size() + 2 * total_words);
     out.append(ans.bytes.data(), ans.bytes.size());
+    for (int s = 0; s < rans_states; ++s) {  // each state's words in the order the decoder reads them
+        std::reverse(words[s].begin(), words[s].begin() + std::ptrdiff_t(used[s]));
+        out.append(reinterpret_cast<const std::uint8_t*>(words[s].data()), 2 * used[s]);  // little-endian host
+    }
 }
 
 std::vector<std::uint32_t> read_frequency_tables(byte_reader& in, int contexts, int tokens, int* top_symbol) {
