@@ -303,8 +303,9 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
         std::vector<std::uint16_t> keys(static_cast<std::size_t>(layout.cols));
         bucket_rows(z, layout, [&](std::uint64_t r) { return &buckets[std::size_t(r * layout.cols)]; },
                     [&, W = layout.cols](const U* row, const std::uint8_t* b) {  // (a count may alias layout)
-                        for (std::uint64_t x = 0; x < W; ++x)
-                            if (b[x] >= used_buckets) used_buckets = b[x] + 1;
+                        std::uint8_t top = 0;  // a local maximum, which vectorizes
+                        for (std::uint64_t x = 0; x < W; ++x) top = std::max(top, b[x]);
+                        used_buckets = std::max(used_buckets, top + 1);
                         if (!may_choose) return;
                         fine.resize(std::size_t(used_buckets));
                         // fine_key is the token under split (8, 4)

@@ -109,9 +109,11 @@ public:
     }
     // put_at_most_32(value, nbits) for i in [0, count), where f(i, value, nbits) gives them. In a
     // loop of puts that also stores bytes the writer's members stay in memory (a byte store may
-    // alias them); here the accumulator is a local for each block of values.
+    // alias them); here the accumulator is a local for each block of values. Out of line, so that
+    // the loop has registers of its own (inlined into method 2's encoder, its counter lived in
+    // memory), and without a branch on whether a word is full.
     template <class F>
-    void put_each(std::uint64_t count, F&& f) {
+    __attribute__((noinline)) void put_each(std::uint64_t count, F&& f) {
         constexpr std::uint64_t block = 4096;  // values, so at most `block` words
         for (std::uint64_t i0 = 0; i0 < count; i0 += block) {
             const std::uint64_t i1 = std::min(count, i0 + block);
@@ -124,11 +126,11 @@ public:
                 f(i, value, nbits);
                 acc |= (value & ((std::uint64_t(1) << nbits) - 1)) << fill;
                 fill += std::uint64_t(nbits);
-                if (fill >= 32) {
-                    *w++ = std::uint32_t(acc);
-                    acc >>= 32;
-                    fill -= 32;
-                }
+                *w = std::uint32_t(acc);  // kept only when full
+                const std::uint64_t full = fill >> 5;  // 0 or 1
+                w += full;
+                acc >>= 32 * full;
+                fill -= 32 * full;
             }
             used_ = std::size_t(w - words_.data());
             acc_ = acc, fill_ = fill;

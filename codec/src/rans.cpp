@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #if defined(__SSE2__)
@@ -197,7 +198,8 @@ struct encode_step {
 // reads them (FORMAT.md 8).
 void write_wide_rans(const encode_step* steps, const std::uint8_t* ctx, const std::uint8_t* symbols, std::uint64_t n,
                      byte_writer& out) {
-    std::vector<std::uint16_t> words(std::size_t(n + 1));  // at most a word a symbol
+    // At most a word a symbol, left uninitialised: zeroing it took longer than coding a near-constant block.
+    std::unique_ptr<std::uint16_t[]> words(new std::uint16_t[std::size_t(n + 1)]);
     std::size_t used = 0;
     std::uint32_t state[wide_rans_states];
     std::fill(std::begin(state), std::end(state), state_low);
@@ -211,8 +213,8 @@ void write_wide_rans(const encode_step* steps, const std::uint8_t* ctx, const st
     }
     out.varint(4 * std::uint64_t(wide_rans_states) + 2 * std::uint64_t(used));
     for (std::uint32_t st : state) out.u32(st);
-    std::reverse(words.begin(), words.begin() + std::ptrdiff_t(used));
-    out.append(reinterpret_cast<const std::uint8_t*>(words.data()), 2 * used);  // little-endian host
+    std::reverse(words.get(), words.get() + used);
+    out.append(reinterpret_cast<const std::uint8_t*>(words.get()), 2 * used);  // little-endian host
 }
 
 }  // namespace
@@ -249,9 +251,9 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
     // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
     // Four lanes a step keep the states in registers, and a word is stored whether or not the
     // state renormalizes (its count moves only when it does): the branch mispredicted often.
-    std::vector<std::uint16_t> words[rans_states];
+    std::unique_ptr<std::uint16_t[]> words[rans_states];  // as in write_wide_rans
     std::size_t used[rans_states] = {};
-    for (auto& w : words) w.resize(std::size_t(n / rans_states + 1));  // at most a word a symbol
+    for (auto& w : words) w.reset(new std::uint16_t[std::size_t(n / rans_states + 1)]);
     std::uint32_t state[rans_states] = {state_low, state_low, state_low, state_low};
     auto step = [&](std::uint64_t i, std::uint32_t& x, int s) {
         const encode_step& e = steps[std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)]];
@@ -279,8 +281,8 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
     out.varint(ans.bytes.size() + 2 * total_words);
     out.append(ans.bytes.data(), ans.bytes.size());
     for (int s = 0; s < rans_states; ++s) {  // each state's words in the order the decoder reads them
-        std::reverse(words[s].begin(), words[s].begin() + std::ptrdiff_t(used[s]));
-        out.append(reinterpret_cast<const std::uint8_t*>(words[s].data()), 2 * used[s]);  // little-endian host
+        std::reverse(words[s].get(), words[s].get() + used[s]);
+        out.append(reinterpret_cast<const std::uint8_t*>(words[s].get()), 2 * used[s]);  // little-endian host
     }
 }
 
