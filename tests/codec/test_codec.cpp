@@ -1135,6 +1135,38 @@ void test_linear_predictor() {
                            0.25 * f[(y - 2) * w + i] - 0.1 * f[y * w + i - 2] + 0.05 * f[(y - 1) * w + i + 1] + gauss(noise);
     std::vector<std::uint16_t> x(h * w);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(std::clamp(3000.0 + f[i], 0.0, 65535.0));
+    {  // the fit: its sums are those of the taps lane by lane, and it finds the texture's coefficients
+        lane_layout l;
+        l.bits = 16, l.rows = h, l.cols = w;
+        std::int64_t want[linear_taps + 1][linear_taps + 1] = {};
+        for (std::size_t y = 2; y < h; y += 4)
+            for (std::size_t i = 2; i + 1 < w; ++i) {
+                const std::uint16_t* row = &x[y * w];
+                const std::uint16_t *up = row - w, *uu = up - w;
+                const std::int64_t b = up[i], t[linear_taps + 1] = {row[i - 1] - b, up[i - 1] - b, up[i + 1] - b, uu[i] - b, row[i - 2] - b,
+                                                                    up[i - 2] - b, uu[i + 1] - b, uu[i - 1] - b, row[i] - b};
+                for (int j = 0; j <= linear_taps; ++j)
+                    for (int m = j; m <= linear_taps; ++m) want[j][m] += t[j] * t[m];
+            }
+        const int expected[linear_taps] = {35, -22, 3, 16, -6, 0, 0, 0};  // 64ths: 0.55 a - 0.35 c + 0.05 d + 0.25 uu - 0.1 aa
+        for (int level = 0; level <= int(supported_simd()); ++level) {
+            set_simd_level(simd_level(level));
+            std::int64_t A[linear_taps][linear_taps] = {}, r[linear_taps] = {};
+            if (level >= int(simd_level::avx2))
+                linear_sums_avx2<std::uint16_t>(x.data(), l, A, r);
+            else
+                linear_sums<std::uint16_t>(x.data(), l, A, r);
+            bool same = true;
+            for (int j = 0; j < linear_taps; ++j) {
+                same &= r[j] == want[j][linear_taps];
+                for (int m = j; m < linear_taps; ++m) same &= A[j][m] == want[j][m];
+            }
+            CHECK(same);
+            const linear_params fit = fit_linear<std::uint16_t>(x.data(), l);
+            for (int j = 0; j < linear_taps; ++j) CHECK(std::abs(fit.k[std::size_t(j)] - expected[j]) <= 3);
+        }
+        set_simd_level(supported_simd());
+    }
     byte2bit::encode_options o;
     o.level = 4;
     const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {h, w}, o);
