@@ -233,6 +233,65 @@ __attribute__((target("avx2"))) std::uint64_t rans_groups(const std::uint32_t* t
     return g;
 }
 
+// For each 8-bit mask of renormalizing states in a vector: the bytes that gather their low words,
+// highest lane first (the order write_wide_rans writes them), to the front.
+struct word_compress {
+    alignas(16) std::uint8_t control[256][16];
+    word_compress() {
+        for (int m = 0; m < 256; ++m) {
+            int at = 0;
+            for (int lane = 7; lane >= 0; --lane)
+                if ((m >> lane) & 1) control[m][at++] = std::uint8_t(2 * lane), control[m][at++] = std::uint8_t(2 * lane + 1);
+            while (at < 16) control[m][at++] = 0x80;
+        }
+    }
+};
+
+// Eight states of method 5 take a symbol each, as write_wide_rans's scalar step: renormalize where
+// x >= f 2^20, then x + start + (x / f) (2^12 - f). e: f | start << 13 of each lane's symbol.
+__attribute__((target("avx2"))) inline __m256i rans_encode8(__m256i x, __m256i e, const std::uint8_t* compress,
+                                                            std::uint16_t* words, std::size_t* used) {
+    const __m256i f = _mm256_and_si256(e, _mm256_set1_epi32(0x1FFF)), start = _mm256_srli_epi32(e, 13);
+    const __m256i renorm = _mm256_xor_si256(_mm256_cmpgt_epi32(f, _mm256_srli_epi32(x, 20)), _mm256_set1_epi32(-1));
+    const unsigned mask = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(renorm)));
+    // Each lane's low word, in lane order, then the renormalizing ones compressed to the front.
+    const __m256i low = _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                                 0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1));
+    const __m128i eight = _mm256_castsi256_si128(_mm256_permute4x64_epi64(low, 0x08));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(words + *used),
+                     _mm_shuffle_epi8(eight, _mm_load_si128(reinterpret_cast<const __m128i*>(compress + 16 * mask))));
+    *used += unsigned(__builtin_popcount(mask));
+    x = _mm256_srlv_epi32(x, _mm256_and_si256(renorm, _mm256_set1_epi32(16)));
+    // x < f 2^20 <= 2^32 now. As doubles (unsigned: offset by 2^31), x / f rounds to a double whose
+    // integer part is the quotient: within 2^-44 of an integer x / f is one, and doubles are finer.
+    const __m256d bias = _mm256_set1_pd(2147483648.0);
+    const __m256i flipped = _mm256_xor_si256(x, _mm256_set1_epi32(INT32_MIN));
+    const __m256d x_lo = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(flipped)), bias);
+    const __m256d x_hi = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(flipped, 1)), bias);
+    const __m256d f_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(f)), f_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(f, 1));
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm256_cvttpd_epi32(_mm256_div_pd(x_lo, f_lo))),
+                                              _mm256_cvttpd_epi32(_mm256_div_pd(x_hi, f_hi)), 1);
+    const __m256i complement = _mm256_sub_epi32(_mm256_set1_epi32(prob_scale), f);
+    return _mm256_add_epi32(_mm256_add_epi32(x, start), _mm256_mullo_epi32(q, complement));
+}
+
+__attribute__((target("avx2"))) void rans_encode_groups(const std::uint32_t* steps, const std::uint8_t* ctx,
+                                                        const std::uint8_t* symbols, std::uint64_t groups,
+                                                        std::uint32_t* states, std::uint16_t* words, std::size_t* used) {
+    static const word_compress compress;
+    __m256i s[4];
+    for (int v = 0; v < 4; ++v) s[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * v));
+    for (std::uint64_t g = groups; g-- > 0;)
+        for (int v = 3; v >= 0; --v) {
+            const std::uint64_t at = g * wide_rans_states + 8 * std::uint64_t(v);
+            const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ctx + at)));
+            const __m256i sym = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(symbols + at)));
+            const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(steps), _mm256_add_epi32(_mm256_slli_epi32(c, 8), sym), 4);
+            s[v] = rans_encode8(s[v], e, &compress.control[0][0], words, used);
+        }
+    for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(states + 8 * v), s[v]);
+}
+
 // Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits: with
 // the block's offset in its first byte, they lie in the first 128 + 32 bits from that byte, one
 // 32-byte load. A lane's bits: the two 32-bit words around its offset (by permutes), shifted.
@@ -294,6 +353,13 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
     return done + rans_groups(table, states, wp, wend, ctx + at, symbols + at, groups - done);
 #else
     return 0;
+#endif
+}
+
+void wide_rans_encode_groups(const std::uint32_t* steps, const std::uint8_t* ctx, const std::uint8_t* symbols,
+                             std::uint64_t groups, std::uint32_t* states, std::uint16_t* words, std::size_t* used) {
+#ifdef B2B_ANS_AVX2
+    rans_encode_groups(steps, ctx, symbols, groups, states, words, used);
 #endif
 }
 

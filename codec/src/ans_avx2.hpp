@@ -1,4 +1,4 @@
-// Method 2 and 5 decoding, eight lanes at a time with AVX2 (chosen at run time); the same
+// Method 2 and 5 decoding (and method 5's rANS encoding), eight lanes at a time with AVX2 (chosen at run time); the same
 // contexts, symbols and residuals as the scalar code of ans.cpp and rans.hpp, lane by lane.
 // - rANS of method 5: its 32 states as four vectors of eight; the states that renormalize take
 //   the next words of the shared stream by a shuffle chosen by their mask.
@@ -25,6 +25,12 @@ bool ans_avx2_usable();
 std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states, const std::uint8_t** wp,
                                const std::uint8_t* wend, const std::uint8_t* ctx, std::uint8_t* symbols,
                                std::uint64_t groups);
+
+// Method 5's encoding of lanes [0, 32 groups), backwards from the last as write_wide_rans does, with
+// states[0 .. 31] (moved) and words appended at words[*used] (room for 8 more than written).
+// steps[ctx << 8 | symbol]: f | start << 13. Only where ans_avx2_usable().
+void wide_rans_encode_groups(const std::uint32_t* steps, const std::uint8_t* ctx, const std::uint8_t* symbols,
+                             std::uint64_t groups, std::uint32_t* states, std::uint16_t* words, std::size_t* used);
 
 // A bucket map seen as ranges of activity, for decoding: the context of activity q is
 // ctx_of_rank[number of thresholds <= q]. Usable (count >= 0) when the map changes at most 15 times

@@ -180,14 +180,15 @@ namespace {
 struct encode_step {
     std::uint64_t x_max = 0;  // renormalize from here
     std::uint64_t rcp = 0;
-    std::uint32_t start = 0, complement = 0;
+    std::uint32_t start = 0, complement = 0, f = 0;
 
     encode_step() = default;
     encode_step(std::uint32_t f, std::uint32_t start)
         : x_max(std::uint64_t((state_low >> prob_bits) << 16) * f),
           rcp(f ? ((std::uint64_t(1) << 44) + f - 1) / f : 0),
           start(start),
-          complement(prob_scale - f) {}
+          complement(prob_scale - f),
+          f(f) {}
     std::uint32_t operator()(std::uint32_t x) const {
         const auto q = std::uint32_t((static_cast<unsigned __int128>(x) * rcp) >> 44);
         return x + start + q * complement;
@@ -195,22 +196,34 @@ struct encode_step {
 };
 
 // Symbol i uses state i mod 32; the words of all states form one stream, in the order the decoder
-// reads them (FORMAT.md 8).
-void write_wide_rans(const encode_step* steps, const std::uint8_t* ctx, const std::uint8_t* symbols, std::uint64_t n,
-                     byte_writer& out) {
-    // At most a word a symbol, left uninitialised: zeroing it took longer than coding a near-constant block.
-    std::unique_ptr<std::uint16_t[]> words(new std::uint16_t[std::size_t(n + 1)]);
+// reads them (FORMAT.md 8). With AVX2, whole groups of 32 lanes eight states at a time
+// (ans_avx2.hpp), after the lanes past the last whole group.
+void write_wide_rans(const std::vector<encode_step>& steps, const std::uint8_t* ctx, const std::uint8_t* symbols,
+                     std::uint64_t n, byte_writer& out) {
+    // At most a word a symbol, and room for a vector's store, left uninitialised: zeroing it took
+    // longer than coding a near-constant block.
+    std::unique_ptr<std::uint16_t[]> words(new std::uint16_t[std::size_t(n + 8)]);
     std::size_t used = 0;
     std::uint32_t state[wide_rans_states];
     std::fill(std::begin(state), std::end(state), state_low);
-    for (std::uint64_t i = n; i-- > 0;) {  // branch-free renormalization, as in write_rans
+    auto step = [&](std::uint64_t i) {  // branch-free renormalization, as in write_rans
         const encode_step& e = steps[std::size_t(ctx[i]) * alphabet + symbols[std::size_t(i)]];
         std::uint32_t& x = state[i % wide_rans_states];
         const bool renorm = x >= e.x_max;
         words[used] = std::uint16_t(x);
         used += renorm;
         x = e(x >> (16 * int(renorm)));
+    };
+    const std::uint64_t groups = n / wide_rans_states;
+    for (std::uint64_t i = n; i > groups * wide_rans_states; --i) step(i - 1);
+    std::uint64_t i = groups * wide_rans_states;
+    if (groups && ans_avx2_usable()) {
+        std::vector<std::uint32_t> packed(steps.size());  // f | start << 13
+        for (std::size_t k = 0; k < steps.size(); ++k) packed[k] = steps[k].f | steps[k].start << 13;
+        wide_rans_encode_groups(packed.data(), ctx, symbols, groups, state, words.get(), &used);
+        i = 0;
     }
+    for (; i > 0; --i) step(i - 1);
     out.varint(4 * std::uint64_t(wide_rans_states) + 2 * std::uint64_t(used));
     for (std::uint32_t st : state) out.u32(st);
     std::reverse(words.get(), words.get() + used);
@@ -245,7 +258,7 @@ void write_rans(const std::vector<symbol_counts>& counts, const std::uint8_t* ct
     }
 
     if (states == wide_rans_states) {
-        write_wide_rans(steps.data(), ctx, symbols, n, out);
+        write_wide_rans(steps, ctx, symbols, n, out);
         return;
     }
     // rANS runs backwards over the lanes; symbol i uses state i mod 4, each state its own words.
