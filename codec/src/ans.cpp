@@ -184,6 +184,19 @@ std::uint64_t lane_tokens(const U* z, std::uint64_t n, token_config split, S* sy
     return 0;
 }
 
+// The symbols and raw bit counts of all n lanes (lanes of up to 32 bits: a token's raw bits are
+// the low nbits of its residual). Returns the sum of the bit counts.
+template <class U>
+std::uint64_t tokens_of(const U* z, std::uint64_t n, token_config split, std::uint8_t* symbols, std::uint8_t* nbits) {
+    for (std::uint64_t i = lane_tokens(z, n, split, symbols, nbits); i < n; ++i) {
+        const token t = tokenize(z[i], split);
+        symbols[i] = t.symbol, nbits[i] = t.nbits;
+    }
+    std::uint64_t total = 0;
+    for (std::uint64_t i = 0; i < n; ++i) total += nbits[i];
+    return total;
+}
+
 // Every row's buckets, into the bytes out(row) points to (row: from 0 over all planes), then
 // f(row's residuals, its buckets): vectors find a row's buckets where they run, else lane by lane.
 template <class U, class Out, class F>
@@ -322,13 +335,7 @@ token_config ans_encode(const U* z, const lane_layout& layout, int max_ctx, cons
     }
     if constexpr (sizeof(U) <= 4) {
         std::vector<std::uint8_t> nbits(static_cast<std::size_t>(n));
-        for (std::uint64_t i = lane_tokens(z, n, split, symbols.data(), nbits.data()); i < n; ++i) {
-            const token t = tokenize(z[i], split);
-            symbols[std::size_t(i)] = t.symbol, nbits[std::size_t(i)] = t.nbits;
-        }
-        std::uint64_t total = 0;
-        for (std::size_t i = 0; i < nbits.size(); ++i) total += nbits[i];
-        extra.reserve(total);
+        extra.reserve(tokens_of(z, n, split, symbols.data(), nbits.data()));
         // The writer keeps a value's low nbits: the token's raw bits.
         extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& count) {
             value = z[i], count = nbits[std::size_t(i)];
@@ -602,10 +609,10 @@ inline U predict_at(const U* row, const U* up, std::uint64_t i, std::uint64_t W)
 
 namespace {
 
-// Calls f(lane index, left-context bucket, token) for every lane, in lane order. Lanes of up to 16
-// bits find a row's interior buckets eight at a time where AVX2 runs (in encoding, every lane is known).
+// Calls f(lane index, left-context bucket) for every lane, in lane order. Lanes of up to 16 bits
+// find a row's interior buckets eight at a time where AVX2 runs (in encoding, every lane is known).
 template <class U, class F>
-void for_each_left_context(const U* x, const U* z, const lane_layout& layout, token_config split, F&& f) {
+void for_each_left_context(const U* x, const U* z, const lane_layout& layout, F&& f) {
     const std::uint64_t W = layout.cols;
     using activity_t = typename std::conditional<sizeof(U) <= 2, std::uint32_t, std::uint64_t>::type;
     std::vector<activity_t> activity(static_cast<std::size_t>(W));
@@ -626,7 +633,7 @@ void for_each_left_context(const U* x, const U* z, const lane_layout& layout, to
                               ? buckets[std::size_t(i)]
                               : left_bucket<U, decltype(interior)::value>(x + at, up, i, W, activity[std::size_t(i)],
                                                                           i > 0 ? clamped(zr[i - 1]) : 0);
-            f(at + i, b, tokenize(zr[i], split));
+            f(at + i, b);
         });
     }
 }
@@ -637,11 +644,17 @@ template <class U>
 double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double above_bits) {
     std::vector<symbol_counts> left(left_buckets);
     for (auto& h : left) h.fill(0);
+    const std::uint64_t n = layout.count();
+    std::vector<std::uint8_t> symbols(static_cast<std::size_t>(n)), nbits(static_cast<std::size_t>(n));
     std::uint64_t extra_bits = 0;  // an integer sum, as in ans_estimate_bits
-    for_each_left_context(x, z, layout, token_config{}, [&](std::uint64_t, int b, token t) {
-        left[std::size_t(b)][t.symbol]++;
-        extra_bits += t.nbits;
-    });
+    if constexpr (sizeof(U) <= 4)
+        extra_bits = tokens_of(z, n, token_config{}, symbols.data(), nbits.data());
+    else
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const token t = tokenize(z[i], token_config{});
+            symbols[std::size_t(i)] = t.symbol, extra_bits += t.nbits;
+        }
+    for_each_left_context(x, z, layout, [&](std::uint64_t i, int b) { left[std::size_t(b)][symbols[std::size_t(i)]]++; });
     double left_bits = double(extra_bits);
     for (const auto& h : left) left_bits += entropy_bits(h.data());
     return above_bits > 0 ? 1 - left_bits / above_bits : 0;
@@ -653,27 +666,25 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
     std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
     std::vector<symbol_counts> hist(left_buckets);
     for (auto& h : hist) h.fill(0);
-    std::uint64_t raw_bits = 0;
-    for_each_left_context(x, z, layout, split, [&](std::uint64_t i, int b, token t) {
-        bucket[std::size_t(i)] = std::uint8_t(b);
-        symbols[std::size_t(i)] = t.symbol;
-        hist[std::size_t(b)][t.symbol]++;
-        raw_bits += t.nbits;
-    });
-    write_clustered_rans(hist, split.tokens(int(sizeof(U) * 8)), bucket.data(), symbols.data(), n, out);
-    bit_writer extra;  // in a pass of its own, tokenizing again: see bit_writer::put_each
-    extra.reserve(raw_bits);
+    bit_writer extra;
     if constexpr (sizeof(U) <= 4) {
-        extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& nbits) {
-            const token t = tokenize(z[i], split);
-            value = t.extra, nbits = t.nbits;
+        std::vector<std::uint8_t> nbits(static_cast<std::size_t>(n));
+        extra.reserve(tokens_of(z, n, split, symbols.data(), nbits.data()));
+        extra.put_each(n, [&](std::uint64_t i, std::uint64_t& value, int& count) {  // as in ans_encode
+            value = z[i], count = nbits[std::size_t(i)];
         });
     } else {
         for (std::uint64_t i = 0; i < n; ++i) {
             const token t = tokenize(z[i], split);
+            symbols[std::size_t(i)] = t.symbol;
             extra.put(t.extra, t.nbits);
         }
     }
+    for_each_left_context(x, z, layout, [&](std::uint64_t i, int b) {
+        bucket[std::size_t(i)] = std::uint8_t(b);
+        hist[std::size_t(b)][symbols[std::size_t(i)]]++;
+    });
+    write_clustered_rans(hist, split.tokens(int(sizeof(U) * 8)), bucket.data(), symbols.data(), n, out);
     extra.append_to(out.bytes);
 }
 
