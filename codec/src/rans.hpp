@@ -42,20 +42,26 @@ public:
         constexpr double l = 1.4426950408889634;  // 1 / ln 2
         return e + log_[k] + r * (l + r * (-l / 2 + r * (l / 3 - r * l / 4)));
     }
+    // The same for an integer count, small ones from a table of the same values.
+    double of(std::uint64_t c) const { return c < small ? small_[c] : (*this)(double(c)); }
     static const count_log2& get() {
         static const count_log2 table;
         return table;
     }
 
 private:
+    static constexpr std::uint64_t small = 4096;
     count_log2() {
         for (int k = 0; k < 128; ++k) {
             const double point = 1 + (k + 0.5) / 128;
             inv_[k] = 1 / point;
             log_[k] = std::log2(point);
         }
+        small_[0] = 0;
+        for (std::uint64_t c = 1; c < small; ++c) small_[c] = (*this)(double(c));
     }
     double inv_[128], log_[128];
+    double small_[small];
 };
 
 // Bits to code the counted symbols (counts[0 .. symbols - 1]) with their own frequencies. Inline:
@@ -66,10 +72,10 @@ inline double entropy_bits(const std::uint64_t* counts, int symbols = alphabet) 
     for (int s = 0; s < symbols; ++s) total += counts[s];
     if (!total) return 0;
     const count_log2& log2 = count_log2::get();
-    const double log_total = log2(double(total));
+    const double log_total = log2.of(total);
     double bits = 0;
     for (int s = 0; s < symbols; ++s)
-        if (counts[s]) bits += double(counts[s]) * (log_total - log2(double(counts[s])));
+        if (counts[s]) bits += double(counts[s]) * (log_total - log2.of(counts[s]));
     return bits;
 }
 // A rough cost of sending a table for the counted symbols.
