@@ -1,5 +1,6 @@
 #include "ans_avx2.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ans_avx512.hpp"
@@ -292,6 +293,37 @@ __attribute__((target("avx2"))) void rans_encode_groups(const std::uint32_t* ste
     for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(states + 8 * v), s[v]);
 }
 
+// 32 lanes a vector as bytes: min(z, 255) answers z >= 2^t for t < 8, z >> 8 for the others. Byte
+// counters take up to 255 vectors, then are summed into 64-bit ones.
+__attribute__((target("avx2"))) void at_least_pow2(const std::uint16_t* z, std::uint64_t vectors, std::uint64_t* at_least) {
+    const __m256i zero = _mm256_setzero_si256(), byte_max = _mm256_set1_epi16(255);
+    __m256i total[16];
+    for (auto& t : total) t = zero;
+    for (std::uint64_t v0 = 0; v0 < vectors; v0 += 255) {
+        const std::uint64_t v1 = std::min(vectors, v0 + 255);
+        for (int high = 0; high < 2; ++high) {  // eight counters at a time stay in registers
+            __m256i count[8];
+            for (auto& c : count) c = zero;
+            for (std::uint64_t v = v0; v < v1; ++v) {
+                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + 32 * v));
+                const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + 32 * v + 16));
+                const __m256i bytes = high ? _mm256_packus_epi16(_mm256_srli_epi16(a, 8), _mm256_srli_epi16(b, 8))
+                                           : _mm256_packus_epi16(_mm256_min_epu16(a, byte_max), _mm256_min_epu16(b, byte_max));
+                for (int t = 0; t < 8; ++t) {
+                    const __m256i bound = _mm256_set1_epi8(char(1 << t));
+                    count[t] = _mm256_sub_epi8(count[t], _mm256_cmpeq_epi8(_mm256_max_epu8(bytes, bound), bytes));
+                }
+            }
+            for (int t = 0; t < 8; ++t) total[8 * high + t] = _mm256_add_epi64(total[8 * high + t], _mm256_sad_epu8(count[t], zero));
+        }
+    }
+    for (int t = 0; t < 16; ++t) {
+        alignas(32) std::uint64_t part[4];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(part), total[t]);
+        at_least[t] += part[0] + part[1] + part[2] + part[3];
+    }
+}
+
 // Lanes of at most 16 bits have at most 15 raw bits, so eight lanes take at most 120 bits: with
 // the block's offset in its first byte, they lie in the first 128 + 32 bits from that byte, one
 // 32-byte load. A lane's bits: the two 32-bit words around its offset (by permutes), shifted.
@@ -360,6 +392,15 @@ void wide_rans_encode_groups(const std::uint32_t* steps, const std::uint8_t* ctx
                              std::uint64_t groups, std::uint32_t* states, std::uint16_t* words, std::size_t* used) {
 #ifdef B2B_ANS_AVX2
     rans_encode_groups(steps, ctx, symbols, groups, states, words, used);
+#endif
+}
+
+std::uint64_t count_at_least_pow2(const std::uint16_t* z, std::uint64_t n, std::uint64_t* at_least) {
+#ifdef B2B_ANS_AVX2
+    at_least_pow2(z, n / 32, at_least);
+    return n / 32 * 32;
+#else
+    return 0;
 #endif
 }
 

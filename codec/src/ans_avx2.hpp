@@ -32,6 +32,10 @@ std::uint64_t wide_rans_groups(const std::uint32_t* table, std::uint32_t* states
 void wide_rans_encode_groups(const std::uint32_t* steps, const std::uint8_t* ctx, const std::uint8_t* symbols,
                              std::uint64_t groups, std::uint32_t* states, std::uint16_t* words, std::size_t* used);
 
+// For each t < 16, adds to at_least[t] how many of z[0 .. i) are at least 2^t, for the largest
+// multiple of 32 i <= n; returns i. Only where ans_avx2_usable().
+std::uint64_t count_at_least_pow2(const std::uint16_t* z, std::uint64_t n, std::uint64_t* at_least);
+
 // A bucket map seen as ranges of activity, for decoding: the context of activity q is
 // ctx_of_rank[number of thresholds <= q]. Usable (count >= 0) when the map changes at most 15 times
 // up to `top` and every threshold lies below 2^15, so that 16-bit sums saturating at 2^16 - 1

@@ -942,7 +942,30 @@ void wide_rans_encoders_agree() {
     CHECK(differ == 0);
 }
 
+// The AVX2 count of lanes at least 2^t (the predictor ranking's bit lengths), 16-bit lanes as
+// bytes, against counting lane by lane: sizes around a vector (32) and a byte counter's 255 vectors.
+void bit_length_counts_agree() {
+    using namespace byte2bit::detail;
+    if (!ans_avx2_usable()) return;
+    std::mt19937_64 rng(3);
+    bool same = true;
+    for (std::uint64_t n : {0, 31, 32, 33, 8160, 8165, 100000}) {
+        std::vector<std::uint16_t> z(n);
+        for (auto& v : z) {
+            const std::uint64_t r = rng();
+            v = r % 7 == 0 ? std::uint16_t(r >> 8) : r % 7 == 1 ? std::uint16_t(255 + (r >> 8) % 3) : std::uint16_t((r >> 8) & ((1u << (r % 17)) - 1));
+        }
+        std::uint64_t got[16] = {}, want[16] = {};
+        const std::uint64_t done = count_at_least_pow2(z.data(), n, got);
+        for (std::uint64_t i = 0; i < done; ++i)
+            for (int t = 0; t < 16; ++t) want[t] += z[i] >= (1u << t);
+        same &= done == n / 32 * 32 && std::equal(got, got + 16, want);
+    }
+    CHECK(same);
+}
+
 void test_wide_rans() {
+    bit_length_counts_agree();
     wide_rans_encoders_agree();
     wide_rans_round_trips<std::uint8_t>();
     wide_rans_round_trips<std::uint16_t>();
