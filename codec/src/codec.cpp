@@ -235,10 +235,11 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0) +
                                   (chosen == predictor::linear ? linear_params_bytes : 0);
         std::size_t smallest = 0;  // method 4's, once it is kept
+        predictor in_z = chosen;  // whose residuals z holds
         for (predictor p : {plain, predictor::linear}) {
             if (!(p == predictor::linear ? left_linear : left_plain)) continue;
             byte_writer left;
-            make_residuals_of(p, x, layout);
+            if (p != std::exchange(in_z, p)) make_residuals_of(p, x, layout);
             ans_left_encode<U>(x, z.data(), layout, split, left);
             const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear_params_bytes : 0);
             const std::size_t bar = m == method::ans_left ? smallest : coded - coded / 50;
