@@ -755,13 +755,16 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
         if constexpr (sizeof(U) > 2) {
             fail(errc::corrupt, "the linear predictor is for 8- and 16-bit lanes");
         } else {
-            std::int32_t k[linear_taps];
-            for (int j = 0; j < linear_taps; ++j) k[j] = linear->k[std::size_t(j)];
-            const bool clamped = linear->clamped();
+            const linear_weights w(*linear);
+            const bool clamped = linear->clamped(), two_sets = linear->two_sets();
             rows([&](const U* row, const U* up, const U* uu, std::uint64_t i, auto interior) -> U {
-                if (decltype(interior)::value)
-                    return clamped ? linear_predict_interior<U, true>(k, row, up, uu, i)
-                                   : linear_predict_interior<U, false>(k, row, up, uu, i);
+                if (decltype(interior)::value) {
+                    if (two_sets)
+                        return clamped ? linear_predict_interior<U, true, true>(w, row, up, uu, i)
+                                       : linear_predict_interior<U, false, true>(w, row, up, uu, i);
+                    return clamped ? linear_predict_interior<U, true, false>(w, row, up, uu, i)
+                                   : linear_predict_interior<U, false, false>(w, row, up, uu, i);
+                }
                 if (up == nullptr) return i ? row[i - 1] : U(0);
                 return i ? linear_predict_at<U>(*linear, row, up, uu, W, i) : up[0];
             });

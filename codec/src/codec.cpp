@@ -110,7 +110,7 @@ struct lane_sample {
 // Lanes block: lane bits, method, predictor, token split, the linear predictor's parameters if it is
 // the predictor, then the method's body. Returns the format version the block needs: 1, 3 for a
 // token split other than version 1's, 4 for methods 3 and 4, 5 for method 5, 6 for method 6
-// (constant), 7 for the linear predictor.
+// (constant), 7 for the linear predictor, 8 for its two sets of coefficients.
 template <class U>
 int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
@@ -173,16 +173,22 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             }
             ranks[std::size_t(nranks++)] = {cost, first[k]};
         }
-        if (try_linear) {  // coefficients fitted on the sample, with or without the clamp
-            linear = fit_linear<U>(sample.data, sample.layout);
-            double cost[2];
-            for (std::uint8_t flags : {0, 1}) {
-                linear.flags = flags;
-                make_residuals_of(predictor::linear, sample.data, sample.layout);
-                cost[flags] = magnitude_bits<U>(z.data(), sample.layout.count());
-            }
-            linear.flags = cost[1] <= cost[0] ? 1 : 0;
-            ranks[std::size_t(nranks++)] = {std::min(cost[0], cost[1]), predictor::linear};
+        if (try_linear) {  // coefficients fitted on the sample: one set or two, with or without the clamp
+            const linear_params fits[2] = {fit_linear<U>(sample.data, sample.layout),
+                                           fit_linear<U>(sample.data, sample.layout, true)};
+            linear_params best;
+            double best_cost = -1;
+            for (const linear_params& fit : fits)
+                for (std::uint8_t clamp : {0, 1}) {
+                    if (&fit == &fits[1] && !fit.two_sets()) continue;
+                    linear = fit;
+                    linear.flags |= clamp;
+                    make_residuals_of(predictor::linear, sample.data, sample.layout);
+                    const double cost = magnitude_bits<U>(z.data(), sample.layout.count()) + 8.0 * linear.bytes();
+                    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = linear;
+                }
+            linear = best;
+            ranks[std::size_t(nranks++)] = {best_cost, predictor::linear};
         }
         if (nranks > estimated_candidates)
             std::stable_sort(ranks.begin(), ranks.begin() + nranks,
@@ -196,7 +202,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             make_residuals_of(p, sample.data, sample.layout);
             const double bits = ans_estimate_bits<U>(z.data(), sample.layout);
             if (p == predictor::linear)
-                linear_bits = bits + 8 * linear_params_bytes;
+                linear_bits = bits + 8.0 * linear.bytes();
             else if (best < 0 || bits < best)
                 best = bits, chosen = p;
         }
@@ -233,7 +239,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         // Against method 2's size (whichever predictor it has): method 5's extra states must not
         // lower the bar.
         const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0) +
-                                  (chosen == predictor::linear ? linear_params_bytes : 0);
+                                  (chosen == predictor::linear ? linear.bytes() : 0);
         std::size_t smallest = 0;  // method 4's, once it is kept
         predictor in_z = chosen;  // whose residuals z holds
         for (predictor p : {plain, predictor::linear}) {
@@ -241,7 +247,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             byte_writer left;
             if (p != std::exchange(in_z, p)) make_residuals_of(p, x, layout);
             ans_left_encode<U>(x, z.data(), layout, split, left);
-            const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear_params_bytes : 0);
+            const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear.bytes() : 0);
             const std::size_t bar = m == method::ans_left ? smallest : coded - coded / 50;
             if (size < bar) {
                 m = method::ans_left;
@@ -252,7 +258,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         }
     }
     // The block's size after the token split: its body, and the linear predictor's parameters.
-    auto coded_size = [&] { return body.bytes.size() + (chosen == predictor::linear ? linear_params_bytes : 0); };
+    auto coded_size = [&] { return body.bytes.size() + (chosen == predictor::linear ? linear.bytes() : 0); };
     // Few distinct values (classes, masks): levels 2 and 4 also try palette indices in the context
     // of their neighbours, and keep them when smaller.
     if (level >= 2) {
@@ -280,20 +286,31 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     if (linear_used) {
         out.u8(linear.flags);
         for (std::int8_t k : linear.k) out.u8(std::uint8_t(k));
+        if (linear.two_sets()) {
+            for (std::int8_t k : linear.k2) out.u8(std::uint8_t(k));
+            out.u8(std::uint8_t(linear.threshold));
+            out.u8(std::uint8_t(linear.threshold >> 8));
+        }
     }
     out.append(body.bytes.data(), body.bytes.size());
-    if (linear_used) return 7;
+    if (linear_used) return linear.two_sets() ? 8 : 7;
     return m == method::ans_wide ? 5 : m == method::palette || m == method::ans_left ? 4 : split.is_default() ? 1 : 3;
 }
 
 template <class U>
-void decode_lanes(byte_reader& in, method m, predictor p, token_config split, U* lanes, const lane_layout& layout) {
+void decode_lanes(byte_reader& in, int version, method m, predictor p, token_config split, U* lanes,
+                  const lane_layout& layout) {
     const std::uint64_t n = layout.count();
     if (p == predictor::linear) {  // read_lanes_block has checked the version, width and method
         linear_params linear;
         linear.flags = in.u8("linear predictor");
-        if (linear.flags > 1) fail(errc::corrupt, "linear predictor flags have reserved bits set");
+        if (linear.flags > (version >= 8 ? 3 : 1)) fail(errc::corrupt, "linear predictor flags have reserved bits set");
         for (auto& k : linear.k) k = std::int8_t(in.u8("linear predictor"));
+        if (linear.two_sets()) {
+            for (auto& k : linear.k2) k = std::int8_t(in.u8("linear predictor"));
+            linear.threshold = in.u8("linear predictor");
+            linear.threshold |= std::uint16_t(in.u8("linear predictor") << 8);
+        }
         if (m == method::ans_left)
             ans_left_decode<U>(in, lanes, layout, p, split, &linear);
         else
@@ -370,7 +387,7 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     }
     with_lane_type(bits, [&](auto zero) {
         using U = decltype(zero);
-        decode_lanes<U>(in, method(m), predictor(p), split, reinterpret_cast<U*>(lanes), layout);
+        decode_lanes<U>(in, h.version, method(m), predictor(p), split, reinterpret_cast<U*>(lanes), layout);
     });
     return {lanes, bits};
 }

@@ -124,12 +124,14 @@ struct linear_state {
     __m256i o1, o2, u1, u2, u3, u4, v1, v2, v3, v4, v5, col;
 };
 struct linear_constants {
-    __m256i one_up, two_up, top, one, zero, last, half, minus_k_sum, k[linear_taps];
+    __m256i one_up, two_up, top, one, zero, last, half, threshold;
+    __m256i minus_k_sum[2], k[2][linear_taps];  // the two sets (the same set twice with one)
 };
 
 // Eight steps of the linear wavefront on the transposed block v. Without Edges, every lane of the
-// block is at least two from its row's ends and the border rules are left out.
-template <bool Clamped, bool Edges>
+// block is at least two from its row's ends and the border rules are left out. With TwoSets each
+// element blends its coefficients by the texture above it.
+template <bool Clamped, bool TwoSets, bool Edges>
 B2B_AVX2 void linear_steps(linear_state& st, const linear_constants& kc, __m256i* v) {
     for (int s = 0; s < 8; ++s) {
         st.u4 = st.u3, st.u3 = st.u2, st.u2 = st.u1, st.u1 = _mm256_permutevar8x32_epi32(st.o1, kc.one_up);
@@ -141,16 +143,26 @@ B2B_AVX2 void linear_steps(linear_state& st, const linear_constants& kc, __m256i
             d = _mm256_blendv_epi8(d, b, at_last), nne = _mm256_blendv_epi8(nne, nn, at_last);
             ww = _mm256_blendv_epi8(ww, a, second), nww = _mm256_blendv_epi8(nww, c, second);
         }
+        __m256i k[linear_taps], minus_k_sum = kc.minus_k_sum[0];
+        for (int j = 0; j < linear_taps; ++j) k[j] = kc.k[0][j];
+        if constexpr (TwoSets) {
+            const __m256i texture = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_abs_epi32(_mm256_sub_epi32(b, c)), _mm256_abs_epi32(_mm256_sub_epi32(b, d))),
+                _mm256_abs_epi32(_mm256_sub_epi32(nn, b)));
+            const __m256i second = _mm256_cmpgt_epi32(texture, kc.threshold);
+            for (int j = 0; j < linear_taps; ++j) k[j] = _mm256_blendv_epi8(k[j], kc.k[1][j], second);
+            minus_k_sum = _mm256_blendv_epi8(minus_k_sum, kc.minus_k_sum[1], second);
+        }
         // Everything but the left lane's term first: only that term waits for step t - 1.
-        __m256i rest = _mm256_add_epi32(kc.half, _mm256_mullo_epi32(kc.minus_k_sum, b));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[1], c));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[2], d));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[3], nn));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[4], ww));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[5], nww));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[6], nne));
-        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[7], nnw));
-        const __m256i sum = _mm256_add_epi32(rest, _mm256_mullo_epi32(kc.k[0], a));
+        __m256i rest = _mm256_add_epi32(kc.half, _mm256_mullo_epi32(minus_k_sum, b));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[1], c));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[2], d));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[3], nn));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[4], ww));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[5], nww));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[6], nne));
+        rest = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[7], nnw));
+        const __m256i sum = _mm256_add_epi32(rest, _mm256_mullo_epi32(k[0], a));
         __m256i pred = _mm256_add_epi32(b, _mm256_srai_epi32(sum, linear_shift));
         if constexpr (Clamped) {
             const __m256i lo = _mm256_min_epi32(a, _mm256_min_epi32(b, d)), hi = _mm256_max_epi32(a, _mm256_max_epi32(b, d));
@@ -174,7 +186,7 @@ B2B_AVX2 void linear_steps(linear_state& st, const linear_constants& kc, __m256i
 // results of steps t - 1 .. t - 4 are its up-right, up, up-left and up-two-left neighbours, and
 // element e - 2's of steps t - 3 .. t - 5 its two-up neighbours. The sum of the coefficients times
 // the taps minus the sum of the coefficients times b is linear_predict_at's sum (no int32 overflows).
-template <bool Clamped>
+template <bool Clamped, bool TwoSets>
 __attribute__((target("avx2"))) void wavefront_linear(std::uint32_t* buf, std::uint64_t stride, std::uint64_t W,
                                                       std::uint32_t top_lane, const linear_params& p) {
     linear_constants kc;
@@ -182,12 +194,16 @@ __attribute__((target("avx2"))) void wavefront_linear(std::uint32_t* buf, std::u
     kc.top = _mm256_set1_epi32(int(top_lane)), kc.one = _mm256_set1_epi32(1);
     kc.zero = _mm256_setzero_si256(), kc.last = _mm256_set1_epi32(int(W - 1));
     kc.half = _mm256_set1_epi32(1 << (linear_shift - 1));
-    int k_sum = 0;
-    for (int j = 0; j < linear_taps; ++j) {
-        kc.k[j] = _mm256_set1_epi32(p.k[std::size_t(j)]);
-        k_sum += p.k[std::size_t(j)];
+    const linear_weights w(p);
+    kc.threshold = _mm256_set1_epi32(w.threshold);
+    for (int set = 0; set < 2; ++set) {
+        int k_sum = 0;
+        for (int j = 0; j < linear_taps; ++j) {
+            kc.k[set][j] = _mm256_set1_epi32(w.k[set * linear_taps + j]);
+            k_sum += w.k[set * linear_taps + j];
+        }
+        kc.minus_k_sum[set] = _mm256_set1_epi32(-k_sum);
     }
-    kc.minus_k_sum = _mm256_set1_epi32(-k_sum);
     linear_state st;
     st.o1 = st.o2 = st.u1 = st.u2 = st.u3 = st.u4 = kc.zero;
     st.v1 = st.v2 = st.v3 = st.v4 = st.v5 = kc.zero;
@@ -198,9 +214,9 @@ __attribute__((target("avx2"))) void wavefront_linear(std::uint32_t* buf, std::u
         load_steps(base, stride, t0, v);
         // Element e's lanes in this block are t0 - 2e .. t0 + 7 - 2e.
         if (t0 >= 16 && t0 + 9 <= W)
-            linear_steps<Clamped, false>(st, kc, v);
+            linear_steps<Clamped, TwoSets, false>(st, kc, v);
         else
-            linear_steps<Clamped, true>(st, kc, v);
+            linear_steps<Clamped, TwoSets, true>(st, kc, v);
         store_steps(base, stride, t0, v);
     }
 }
@@ -243,10 +259,11 @@ void wavefront_strip<U>::flush(const U* above2, const U* above, U* out) {
 #ifdef B2B_WAVEFRONT
     const std::uint32_t top = std::uint32_t(U(~U(0)));
     if (p_ == predictor::linear) {
-        if (linear_.clamped())
-            wavefront_linear<true>(buffer_.data(), stride_, W_, top, linear_);
+        const bool clamped = linear_.clamped();
+        if (linear_.two_sets())
+            (clamped ? wavefront_linear<true, true> : wavefront_linear<false, true>)(buffer_.data(), stride_, W_, top, linear_);
         else
-            wavefront_linear<false>(buffer_.data(), stride_, W_, top, linear_);
+            (clamped ? wavefront_linear<true, false> : wavefront_linear<false, false>)(buffer_.data(), stride_, W_, top, linear_);
     } else {
         with_predictor<U>(p_, [&](auto P) {
             if constexpr (serial(decltype(P)::value)) wavefront<decltype(P)::value>(buffer_.data(), stride_, W_, top);

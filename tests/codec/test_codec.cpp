@@ -842,8 +842,11 @@ void test_left_contexts() {
         return code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size() * 2); }) == errc::corrupt;
     };
     CHECK(refused(as_version(s, 3)));  // method 4 in a version-3 stream
-    // (with the linear predictor, which level 4 may take for method 4 too, version 7)
-    const int needed = s[method_at + 1] == std::uint8_t(byte2bit::detail::predictor::linear) ? 7 : 4;
+    // (with the linear predictor, which level 4 may take for method 4 too, version 7, or 8 with its
+    // two sets)
+    const int needed = s[method_at + 1] != std::uint8_t(byte2bit::detail::predictor::linear) ? 4
+                       : s[method_at + 3] & 2                                              ? 8
+                                                                                           : 7;
     CHECK(refused(as_version(s, needed - 1)) && !refused(as_version(s, needed)));
     auto unknown = s;
     unknown[method_at] = 5;
@@ -1103,10 +1106,10 @@ void test_compact_header_and_constant() {
     constant(std::complex<float>(1.5f, 1.5f), dtype::complex64, 4);  // lanes: all real parts, then all imaginary
 }
 
-// The linear predictor (predictor 9, format version 7): the residuals of the vectorised row loop are
-// those of the lane-by-lane definition, and the wavefront and the portable rows give the lanes back
-// on every SIMD level, for fitted, random and extreme coefficients, with and without the clamp,
-// under method 2's and method 5's states and under method 4.
+// The linear predictor (predictor 9, format versions 7 and 8): the residuals of the vectorised row
+// loop are those of the lane-by-lane definition, and the wavefront and the portable rows give the
+// lanes back on every SIMD level, for fitted, random and extreme coefficients, one set or two, with
+// and without the clamp, under method 2's and method 5's states and under method 4.
 template <class U>
 void linear_predictor_inverts() {
     using namespace byte2bit::detail;
@@ -1137,6 +1140,24 @@ void linear_predictor_inverts() {
             params[4].k.fill(127);
             params[5].k.fill(-128);
             params[5].flags = 1;
+            // Two sets: fitted (the second set random where the fit found one), random with a
+            // threshold of 0, a few and the most, and the extremes against each other.
+            params.resize(11);
+            params[6] = fit_linear<U>(x.data(), l, true);
+            if (!params[6].two_sets())
+                for (auto& k : params[6].k2) k = std::int8_t(rng());
+            params[6].flags = 2;
+            params[7] = params[6];
+            params[7].flags = 3;
+            const std::uint16_t thresholds[3] = {0, std::uint16_t(rng() % 24), 65535};
+            for (int r = 8; r < 11; ++r) {
+                for (auto& k : params[std::size_t(r)].k) k = std::int8_t(rng());
+                for (auto& k : params[std::size_t(r)].k2) k = std::int8_t(rng());
+                params[std::size_t(r)].flags = std::uint8_t(2 | (r & 1));
+                params[std::size_t(r)].threshold = thresholds[r - 8];
+            }
+            params[9].k.fill(127);
+            params[9].k2.fill(-128);
             for (std::size_t n = 0; n < params.size(); ++n) {
                 const linear_params& prm = params[n];
                 for (std::uint64_t plane = 0; plane < l.planes; ++plane)  // the definition, lane by lane
@@ -1177,9 +1198,9 @@ void linear_predictor_inverts() {
     CHECK(cases > 0 && (wavefront_cases > 0 || supported_simd() < simd_level::avx2));  // the paths under test ran
 }
 
-// Level 4 takes the linear predictor on textured imagery and writes format version 7; a stream
-// that names it where it is not allowed (an older version, 32-bit lanes, method 3, reserved flag
-// bits, its parameters cut short) is refused; any body byte changed and resealed is refused or
+// Level 4 takes the linear predictor on textured imagery and writes format version 7, and with two
+// sets of coefficients 8; a stream that names it where it is not allowed (an older version, 32-bit
+// lanes, method 3, reserved flag bits, its parameters cut short) is refused; any body byte changed and resealed is refused or
 // decoded on every path, never read past the stream.
 void test_linear_predictor() {
     linear_predictor_inverts<std::uint8_t>();
@@ -1195,35 +1216,50 @@ void test_linear_predictor() {
                            0.25 * f[(y - 2) * w + i] - 0.1 * f[y * w + i - 2] + 0.05 * f[(y - 1) * w + i + 1] + gauss(noise);
     std::vector<std::uint16_t> x(h * w);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(std::clamp(3000.0 + f[i], 0.0, 65535.0));
-    {  // the fit: its sums are those of the taps lane by lane, and it finds the texture's coefficients
+    {  // the fit: its sums are those of the taps lane by lane, split by texture for two sets (the
+       // median's, one below it and none), and it finds the texture's coefficients
         lane_layout l;
         l.bits = 16, l.rows = h, l.cols = w;
-        std::int64_t want[linear_taps + 1][linear_taps + 1] = {};
-        for (std::size_t y = 2; y < h; y += 4)
-            for (std::size_t i = 2; i + 1 < w; ++i) {
-                const std::uint16_t* row = &x[y * w];
-                const std::uint16_t *up = row - w, *uu = up - w;
-                const std::int64_t b = up[i], t[linear_taps + 1] = {row[i - 1] - b, up[i - 1] - b, up[i + 1] - b, uu[i] - b, row[i - 2] - b,
-                                                                    up[i - 2] - b, uu[i + 1] - b, uu[i - 1] - b, row[i] - b};
-                for (int j = 0; j <= linear_taps; ++j)
-                    for (int m = j; m <= linear_taps; ++m) want[j][m] += t[j] * t[m];
+        const std::int32_t median = median_linear_texture<std::uint16_t>(x.data(), l);
+        for (const std::int32_t threshold : {median, median - 1, std::int32_t(1) << 30}) {
+            std::int64_t want[2][linear_taps + 1][linear_taps + 1] = {};
+            int above = 0, lanes = 0;
+            for (std::size_t y = 2; y < h; y += 4)
+                for (std::size_t i = 2; i + 1 < w; ++i) {
+                    const std::uint16_t* row = &x[y * w];
+                    const std::uint16_t *up = row - w, *uu = up - w;
+                    const std::int64_t b = up[i], t[linear_taps + 1] = {row[i - 1] - b, up[i - 1] - b, up[i + 1] - b, uu[i] - b, row[i - 2] - b,
+                                                                        up[i - 2] - b, uu[i + 1] - b, uu[i - 1] - b, row[i] - b};
+                    const bool second = std::abs(t[1]) + std::abs(t[2]) + std::abs(t[3]) > threshold;
+                    above += second, ++lanes;
+                    for (int j = 0; j <= linear_taps; ++j)
+                        for (int m = j; m <= linear_taps; ++m) want[second][j][m] += t[j] * t[m];
+                }
+            if (threshold == median) CHECK(above <= lanes / 2 && above >= lanes / 2 - lanes / 10);  // a median
+            for (int level = 0; level <= int(supported_simd()); ++level) {
+                set_simd_level(simd_level(level));
+                linear_system sums[2];
+                if (level >= int(simd_level::avx2))
+                    linear_sums_avx2<std::uint16_t>(x.data(), l, threshold, sums);
+                else
+                    linear_sums<std::uint16_t>(x.data(), l, threshold, sums);
+                bool same = true;
+                for (int set = 0; set < 2; ++set)
+                    for (int j = 0; j < linear_taps; ++j) {
+                        same &= sums[set].r[j] == want[set][j][linear_taps];
+                        for (int m = j; m < linear_taps; ++m) same &= sums[set].A[j][m] == want[set][j][m];
+                    }
+                CHECK(same);
             }
+        }
         const int expected[linear_taps] = {35, -22, 3, 16, -6, 0, 0, 0};  // 64ths: 0.55 a - 0.35 c + 0.05 d + 0.25 uu - 0.1 aa
         for (int level = 0; level <= int(supported_simd()); ++level) {
             set_simd_level(simd_level(level));
-            std::int64_t A[linear_taps][linear_taps] = {}, r[linear_taps] = {};
-            if (level >= int(simd_level::avx2))
-                linear_sums_avx2<std::uint16_t>(x.data(), l, A, r);
-            else
-                linear_sums<std::uint16_t>(x.data(), l, A, r);
-            bool same = true;
-            for (int j = 0; j < linear_taps; ++j) {
-                same &= r[j] == want[j][linear_taps];
-                for (int m = j; m < linear_taps; ++m) same &= A[j][m] == want[j][m];
-            }
-            CHECK(same);
-            const linear_params fit = fit_linear<std::uint16_t>(x.data(), l);
-            for (int j = 0; j < linear_taps; ++j) CHECK(std::abs(fit.k[std::size_t(j)] - expected[j]) <= 3);
+            const linear_params fit = fit_linear<std::uint16_t>(x.data(), l), two = fit_linear<std::uint16_t>(x.data(), l, true);
+            CHECK(!fit.two_sets() && two.two_sets() && two.threshold == median);
+            for (int j = 0; j < linear_taps; ++j)  // one process throughout: both sets find it
+                CHECK(std::abs(fit.k[std::size_t(j)] - expected[j]) <= 3 && std::abs(two.k[std::size_t(j)] - expected[j]) <= 6 &&
+                      std::abs(two.k2[std::size_t(j)] - expected[j]) <= 6);
         }
         set_simd_level(supported_simd());
     }
@@ -1231,7 +1267,7 @@ void test_linear_predictor() {
     o.level = 4;
     const auto s = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {h, w}, o);
     const std::size_t block = block_of(s);
-    CHECK(header_of(s).version == 7 && s[block + 2] == std::uint8_t(predictor::linear));
+    CHECK(header_of(s).version >= 7 && s[block + 2] == std::uint8_t(predictor::linear));
     CHECK(s[block + 1] == 2 || s[block + 1] == 5);
     std::vector<std::uint16_t> y(x.size());
     for (int level = 0; level <= int(supported_simd()); ++level) {
@@ -1283,6 +1319,39 @@ void test_linear_predictor() {
     }
     set_simd_level(supported_simd());
     CHECK(every_byte);
+    // Two processes, one where the rows above are smooth and one where they are not: level 4 takes
+    // two sets of coefficients and writes format version 8, which a version 7 header cannot hold.
+    for (std::size_t y = 2; y < h; ++y)
+        for (std::size_t i = 2; i + 1 < w; ++i) {
+            const double a = f[y * w + i - 1], b = f[(y - 1) * w + i], c = f[(y - 1) * w + i - 1], d = f[(y - 1) * w + i + 1];
+            const bool rough = std::fabs(b - c) + std::fabs(b - d) + std::fabs(f[(y - 2) * w + i] - b) > 30;
+            f[y * w + i] = (rough ? 0.9 * a + 0.5 * b - 0.4 * c : 0.3 * a + 0.3 * d + 0.4 * f[(y - 2) * w + i]) +
+                           gauss(noise) * (i < w / 2 ? 0.5 : 3);
+        }
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::uint16_t(std::clamp(3000.0 + f[i], 0.0, 65535.0));
+    const auto s8 = byte2bit::encode(x.data(), x.size() * 2, dtype::uint16, 0, {h, w}, o);
+    const std::size_t block8 = block_of(s8);
+    CHECK(header_of(s8).version == 8 && s8[block8 + 2] == std::uint8_t(predictor::linear) && (s8[block8 + 4] & 2));
+    for (int level = 0; level <= int(supported_simd()); ++level) {
+        set_simd_level(simd_level(level));
+        std::fill(y.begin(), y.end(), 0);
+        byte2bit::decode(s8.data(), s8.size(), y.data(), y.size() * 2);
+        CHECK(y == x);
+    }
+    set_simd_level(supported_simd());
+    CHECK(error_of_stream(as_version(s8, 7)) == errc::corrupt);
+    auto flags8 = s8;
+    flags8[block8 + 4] |= 4;
+    CHECK(error_of_stream(resealed(flags8)) == errc::corrupt);
+    {  // cut inside the second set: the parameters are cut short
+        header hd = header_of(s8);
+        hd.payload_size = 4 + linear_two_sets_bytes - 3;
+        byte_writer cut;
+        write_header(cut, hd);
+        cut.append(s8.data() + block8, std::size_t(hd.payload_size));
+        seal(cut.bytes.data(), cut.bytes.size());
+        CHECK(error_of_stream(cut.bytes) == errc::truncated);
+    }
 }
 
 // Level 4 ranks its nine predictor candidates cheaply and estimates only the best ranked: on

@@ -78,6 +78,17 @@ def cases():
                                + shocks[ty, tx])
     yield "uint16_texture_level4", (3000 + texture).clip(0, 65535).astype(np.uint16), {}
     yield "uint8_texture_level4", (128 + texture / 4).clip(0, 255).astype(np.uint8), {}
+    # version 8: the linear predictor with two sets of coefficients, chosen by the texture above
+    regimes = np.zeros((96, 160))
+    shocks = rng.normal(0, 6, regimes.shape) * np.where(np.arange(160) < 80, 0.5, 3)
+    for ty in range(2, 96):
+        for tx in range(2, 159):
+            a, b, c = regimes[ty, tx - 1], regimes[ty - 1, tx], regimes[ty - 1, tx - 1]
+            d, u = regimes[ty - 1, tx + 1], regimes[ty - 2, tx]
+            rough = abs(b - c) + abs(b - d) + abs(u - b) > 30
+            regimes[ty, tx] = (0.9 * a + 0.5 * b - 0.4 * c if rough else 0.3 * a + 0.3 * d + 0.4 * u) + shocks[ty, tx]
+    yield "uint16_regimes_level4", (3000 + regimes).clip(0, 65535).astype(np.uint16), {}
+    yield "uint8_regimes_level4", (128 + regimes / 4).clip(0, 255).astype(np.uint8), {}
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
