@@ -21,6 +21,11 @@ namespace {
 
 enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5, constant = 6 };
 
+// Two sets of linear coefficients slow the linear predictor's decoding by about a quarter (a blend
+// of the nine coefficients a step): a block takes them only where they save this fraction of the
+// cheap cost (DESIGN.md 59).
+constexpr double linear_two_sets_min_saving = 0.004;
+
 // How many of the predictor candidates, best ranked by magnitude_bits, get ans_estimate_bits.
 constexpr int estimated_candidates = 4;
 
@@ -173,21 +178,27 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             }
             ranks[std::size_t(nranks++)] = {cost, first[k]};
         }
-        if (try_linear) {  // coefficients fitted on the sample: one set or two, with or without the clamp
-            const linear_params fits[2] = {fit_linear<U>(sample.data, sample.layout),
-                                           fit_linear<U>(sample.data, sample.layout, true)};
-            linear_params best;
-            double best_cost = -1;
-            for (const linear_params& fit : fits)
-                for (std::uint8_t clamp : {0, 1}) {
-                    if (&fit == &fits[1] && !fit.two_sets()) continue;
-                    linear = fit;
-                    linear.flags |= clamp;
-                    make_residuals_of(predictor::linear, sample.data, sample.layout);
-                    const double cost = magnitude_bits<U>(z.data(), sample.layout.count()) + 8.0 * linear.bytes();
-                    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = linear;
-                }
-            linear = best;
+        if (try_linear) {  // coefficients fitted on the sample: with or without the clamp, then two sets
+            linear = fit_linear<U>(sample.data, sample.layout);
+            double cost[2];
+            for (std::uint8_t clamp : {0, 1}) {
+                linear.flags = clamp;
+                make_residuals_of(predictor::linear, sample.data, sample.layout);
+                cost[clamp] = magnitude_bits<U>(z.data(), sample.layout.count()) + 8.0 * linear.bytes();
+            }
+            linear.flags = cost[1] <= cost[0] ? 1 : 0;
+            double best_cost = std::min(cost[0], cost[1]);
+            linear_params two = fit_linear<U>(sample.data, sample.layout, true);
+            if (two.two_sets()) {  // (with the clamp the single set chose)
+                std::swap(linear, two);
+                linear.flags |= two.flags & 1;
+                make_residuals_of(predictor::linear, sample.data, sample.layout);
+                const double two_cost = magnitude_bits<U>(z.data(), sample.layout.count()) + 8.0 * linear.bytes();
+                if (two_cost * (1 + linear_two_sets_min_saving) < best_cost)
+                    best_cost = two_cost;
+                else
+                    std::swap(linear, two);
+            }
             ranks[std::size_t(nranks++)] = {best_cost, predictor::linear};
         }
         if (nranks > estimated_candidates)
