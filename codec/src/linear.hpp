@@ -281,7 +281,8 @@ std::uint16_t median_linear_texture(const U* x, const lane_layout& l) {
     for_each_fit_row(x, l, [&](const U* row) {
         const U* up = row - W;
         const U* uu = up - W;
-        for (std::uint64_t i = 0; i + 3 < W; ++i) t.push_back(linear_texture(up[i], up[i - 1], up[i + 1], uu[i]));
+        for (std::ptrdiff_t i = 0; i + 3 < std::ptrdiff_t(W); ++i)  // (signed: up[i - 1] at i = 0)
+            t.push_back(linear_texture(up[i], up[i - 1], up[i + 1], uu[i]));
     });
     if (t.empty()) return 0;
     std::nth_element(t.begin(), t.begin() + std::ptrdiff_t(t.size() / 2), t.end());
