@@ -179,7 +179,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             ranks[std::size_t(nranks++)] = {cost, first[k]};
         }
         if (try_linear) {  // coefficients fitted on the sample: with or without the clamp, then two sets
-            linear = fit_linear<U>(sample.data, sample.layout);
+            linear_params two;
+            linear = fit_linear<U>(sample.data, sample.layout, &two);
             double cost[2];
             for (std::uint8_t clamp : {0, 1}) {
                 linear.flags = clamp;
@@ -188,7 +189,6 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
             }
             linear.flags = cost[1] <= cost[0] ? 1 : 0;
             double best_cost = std::min(cost[0], cost[1]);
-            linear_params two = fit_linear<U>(sample.data, sample.layout, true);
             if (two.two_sets()) {  // (with the clamp the single set chose)
                 std::swap(linear, two);
                 linear.flags |= two.flags & 1;

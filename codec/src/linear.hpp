@@ -290,32 +290,39 @@ std::uint16_t median_linear_texture(const U* x, const lane_layout& l) {
 }
 
 // Least-squares coefficients for the lanes of `x` (a sample of whole rows): each lane minus the one
-// above, against each tap minus the one above, over the rows for_each_fit_row visits. With
-// `two_sets`, one set for the lanes up to the median texture and one for those above it (the
-// single set where a part is singular). Returns the gradient (a + b - c) when the system is
-// singular.
+// above, against each tap minus the one above, over the rows for_each_fit_row visits. Returns the
+// gradient (a + b - c) when the system is singular. With `two`, the same pass also gives *two: one
+// set for the lanes up to the median texture and one for those above it (the single set where a
+// part is singular); the single set's system is the sum of the two parts, so it is the same.
 template <class U>
-linear_params fit_linear(const U* x, const lane_layout& l, bool two_sets = false) {
+linear_params fit_linear(const U* x, const lane_layout& l, linear_params* two = nullptr) {
     linear_params p;
     p.k[0] = 64, p.k[1] = -64;
+    if (two) *two = p;
     if (l.cols < 4 || l.rows < 3) return p;
     linear_system s[2];
-    const std::int32_t threshold = two_sets ? median_linear_texture<U>(x, l) : 1 << 30;
+    const std::int32_t threshold = two ? median_linear_texture<U>(x, l) : 1 << 30;
 #if defined(__x86_64__)
     if (simd() >= simd_level::avx2)
         linear_sums_avx2<U>(x, l, threshold, s);
     else
 #endif
         linear_sums<U>(x, l, threshold, s);
-    if (!two_sets) {
-        solve_linear(s[0], p.k);
-        return p;
+    linear_system whole = s[0];
+    for (int j = 0; j < linear_taps; ++j) {
+        whole.r[j] += s[1].r[j];
+        for (int m = j; m < linear_taps; ++m) whole.A[j][m] += s[1].A[j][m];
     }
+    solve_linear(whole, p.k);
+    if (!two) return p;
+    *two = p;
     linear_params q = p;
-    if (!solve_linear(s[0], q.k) || !solve_linear(s[1], q.k2)) return p;
-    q.flags = 2;
-    q.threshold = std::uint16_t(threshold);
-    return q;
+    if (solve_linear(s[0], q.k) && solve_linear(s[1], q.k2)) {
+        q.flags = 2;
+        q.threshold = std::uint16_t(threshold);
+        *two = q;
+    }
+    return p;
 }
 
 }  // namespace detail

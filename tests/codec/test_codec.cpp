@@ -1143,7 +1143,7 @@ void linear_predictor_inverts() {
             // Two sets: fitted (the second set random where the fit found one), random with a
             // threshold of 0, a few and the most, and the extremes against each other.
             params.resize(11);
-            params[6] = fit_linear<U>(x.data(), l, true);
+            fit_linear<U>(x.data(), l, &params[6]);
             if (!params[6].two_sets())
                 for (auto& k : params[6].k2) k = std::int8_t(rng());
             params[6].flags = 2;
@@ -1255,8 +1255,9 @@ void test_linear_predictor() {
         const int expected[linear_taps] = {35, -22, 3, 16, -6, 0, 0, 0};  // 64ths: 0.55 a - 0.35 c + 0.05 d + 0.25 uu - 0.1 aa
         for (int level = 0; level <= int(supported_simd()); ++level) {
             set_simd_level(simd_level(level));
-            const linear_params fit = fit_linear<std::uint16_t>(x.data(), l), two = fit_linear<std::uint16_t>(x.data(), l, true);
-            CHECK(!fit.two_sets() && two.two_sets() && two.threshold == median);
+            linear_params two;
+            const linear_params fit = fit_linear<std::uint16_t>(x.data(), l), also = fit_linear<std::uint16_t>(x.data(), l, &two);
+            CHECK(!fit.two_sets() && two.two_sets() && two.threshold == median && also.k == fit.k);
             for (int j = 0; j < linear_taps; ++j)  // one process throughout: both sets find it
                 CHECK(std::abs(fit.k[std::size_t(j)] - expected[j]) <= 3 && std::abs(two.k[std::size_t(j)] - expected[j]) <= 6 &&
                       std::abs(two.k2[std::size_t(j)] - expected[j]) <= 6);
