@@ -177,11 +177,11 @@ void for_each_fit_row(const U* x, const lane_layout& l, F&& f) {
         for (std::uint64_t y = 2; y < H; y += 4) f(x + (plane * H + y) * W + 2);
 }
 
-// The systems of fit_linear: lanes whose texture exceeds `threshold` in s[1], the others in s[0].
+// The systems of fit_linear: every lane's in s[0], and those of the lanes whose texture exceeds
+// `threshold` in s[1] (the other lanes' system is the difference: integer sums are exact).
 // In integers, which are exact (at most 2^54 for the largest sample), a row's taps first laid out
 // tap by tap so that each sum is a loop the compiler vectorises (the products lane by lane in
-// doubles were 5% of level 4 encoding). The second system's sums take the taps masked to its lanes
-// and are subtracted from the first's.
+// doubles were 5% of level 4 encoding). The second system's sums take the taps masked to its lanes.
 template <class U>
 void linear_sums(const U* x, const lane_layout& l, std::int32_t threshold, linear_system (&s)[2]) {
     const std::uint64_t W = l.cols, n = W - 3;
@@ -220,11 +220,6 @@ void linear_sums(const U* x, const lane_layout& l, std::int32_t threshold, linea
             for (std::uint64_t i = 0; i < n; ++i) masked[std::size_t(j) * n + i] = taps[std::size_t(j) * n + i] & second[i];
         sums(masked, s[1]);
     });
-    if (!split) return;
-    for (int j = 0; j < linear_taps; ++j) {
-        s[0].r[j] -= s[1].r[j];
-        for (int m = j; m < linear_taps; ++m) s[0].A[j][m] -= s[1].A[j][m];
-    }
 }
 #if defined(__x86_64__)
 template <class U>
@@ -293,7 +288,7 @@ std::uint16_t median_linear_texture(const U* x, const lane_layout& l) {
 // above, against each tap minus the one above, over the rows for_each_fit_row visits. Returns the
 // gradient (a + b - c) when the system is singular. With `two`, the same pass also gives *two: one
 // set for the lanes up to the median texture and one for those above it (the single set where a
-// part is singular); the single set's system is the sum of the two parts, so it is the same.
+// part is singular), the single set being the same as without.
 template <class U>
 linear_params fit_linear(const U* x, const lane_layout& l, linear_params* two = nullptr) {
     linear_params p;
@@ -308,16 +303,16 @@ linear_params fit_linear(const U* x, const lane_layout& l, linear_params* two = 
     else
 #endif
         linear_sums<U>(x, l, threshold, s);
-    linear_system whole = s[0];
-    for (int j = 0; j < linear_taps; ++j) {
-        whole.r[j] += s[1].r[j];
-        for (int m = j; m < linear_taps; ++m) whole.A[j][m] += s[1].A[j][m];
-    }
-    solve_linear(whole, p.k);
+    solve_linear(s[0], p.k);
     if (!two) return p;
     *two = p;
+    linear_system below = s[0];  // the lanes up to the threshold
+    for (int j = 0; j < linear_taps; ++j) {
+        below.r[j] -= s[1].r[j];
+        for (int m = j; m < linear_taps; ++m) below.A[j][m] -= s[1].A[j][m];
+    }
     linear_params q = p;
-    if (solve_linear(s[0], q.k) && solve_linear(s[1], q.k2)) {
+    if (solve_linear(below, q.k) && solve_linear(s[1], q.k2)) {
         q.flags = 2;
         q.threshold = std::uint16_t(threshold);
         *two = q;

@@ -1246,8 +1246,10 @@ void test_linear_predictor() {
                 bool same = true;
                 for (int set = 0; set < 2; ++set)
                     for (int j = 0; j < linear_taps; ++j) {
-                        same &= sums[set].r[j] == want[set][j][linear_taps];
-                        for (int m = j; m < linear_taps; ++m) same &= sums[set].A[j][m] == want[set][j][m];
+                        // (s[0] holds every lane's sums, s[1] the second set's lanes')
+                        auto wanted = [&](int m) { return want[set][j][m] + (set == 0 ? want[1][j][m] : 0); };
+                        same &= sums[set].r[j] == wanted(linear_taps);
+                        for (int m = j; m < linear_taps; ++m) same &= sums[set].A[j][m] == wanted(m);
                     }
                 CHECK(same);
             }
