@@ -704,8 +704,14 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
 }
 
 template <class U>
+void fold_residuals(const U* x, U* z, std::uint64_t n, lane_range<U> range) {
+    for (std::uint64_t i = 0; i < n; ++i)
+        z[i] = fold_residual<U>(x[i], U(x[i] - unzigzag<U>(z[i])), range.lo, range.hi);
+}
+
+template <class U>
 void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split,
-                     const linear_params* linear) {
+                     const linear_params* linear, const lane_range<U>* range) {
     const std::uint64_t W = layout.cols;
     if (W > max_left_context_cols) fail(errc::corrupt, "rows too wide for left contexts");
     if (p == predictor::linear && linear == nullptr) fail(errc::invalid_argument, "the linear predictor's parameters are missing");
@@ -733,7 +739,8 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
                 const U zi = tokens_of.residual<U>(s, extra);
                 z[i] = zi;
                 z_left = clamped(zi);
-                row[i] = U(predict(row, up, uu, i, interior) + unzigzag<U>(zi));
+                const U prediction = predict(row, up, uu, i, interior);
+                row[i] = range ? unfold_residual<U>(zi, prediction, range->lo, range->hi) : U(prediction + unzigzag<U>(zi));
             });
         };
         for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
@@ -788,7 +795,8 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
     template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
     template double ans_left_gain<U>(const U*, const U*, const lane_layout&, double); \
-    template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, const linear_params*);
+    template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, const linear_params*, const lane_range<U>*); \
+    template void fold_residuals<U>(const U*, U*, std::uint64_t, lane_range<U>);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)
 B2B_INSTANTIATE(std::uint32_t)

@@ -19,7 +19,9 @@ namespace byte2bit {
 namespace detail {
 namespace {
 
-enum class method : std::uint8_t { stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5, constant = 6 };
+enum class method : std::uint8_t {
+    stored = 0, bitpack = 1, ans = 2, palette = 3, ans_left = 4, ans_wide = 5, constant = 6, ans_left_range = 7
+};
 
 // Two sets of linear coefficients slow the linear predictor's decoding by about a quarter (a blend
 // of the nine coefficients a step): a block takes them only where they save this fraction of the
@@ -251,20 +253,32 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         // lower the bar.
         const std::size_t coded = body.bytes.size() - (wide ? wide_rans_extra_bytes : 0) +
                                   (chosen == predictor::linear ? linear.bytes() : 0);
-        std::size_t smallest = 0;  // method 4's, once it is kept
+        std::size_t smallest = 0;  // method 4's or 7's, once one is kept
         predictor in_z = chosen;  // whose residuals z holds
+        const auto [lo, hi] = std::minmax_element(x, x + n);
+        const lane_range<U> range{*lo, *hi};
+        std::vector<U> folded(static_cast<std::size_t>(n));
         for (predictor p : {plain, predictor::linear}) {
             if (!(p == predictor::linear ? left_linear : left_plain)) continue;
-            byte_writer left;
             if (p != std::exchange(in_z, p)) make_residuals_of(p, x, layout);
-            ans_left_encode<U>(x, z.data(), layout, split, left);
-            const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear.bytes() : 0);
-            const std::size_t bar = m == method::ans_left ? smallest : coded - coded / 50;
-            if (size < bar) {
-                m = method::ans_left;
-                chosen = p;
-                body = std::move(left);
-                smallest = size;
+            std::copy(z.begin(), z.end(), folded.begin());
+            fold_residuals<U>(x, folded.data(), n, range);
+            const bool fold = magnitude_bits<U>(folded.data(), n) + 16 * sizeof(U) < magnitude_bits<U>(z.data(), n);
+            for (const method left_method : {fold ? method::ans_left_range : method::ans_left}) {
+                byte_writer left;
+                if (left_method == method::ans_left_range) {
+                    left.append(&range.lo, sizeof(U));
+                    left.append(&range.hi, sizeof(U));
+                }
+                ans_left_encode<U>(x, left_method == method::ans_left ? z.data() : folded.data(), layout, split, left);
+                const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear.bytes() : 0);
+                const std::size_t bar = smallest ? smallest : coded - coded / 50;
+                if (size < bar) {
+                    m = left_method;
+                    chosen = p;
+                    body = std::move(left);
+                    smallest = size;
+                }
             }
         }
     }
@@ -304,6 +318,7 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         }
     }
     out.append(body.bytes.data(), body.bytes.size());
+    if (m == method::ans_left_range) return 9;
     if (linear_used) return linear.two_sets() ? 8 : 7;
     return m == method::ans_wide ? 5 : m == method::palette || m == method::ans_left ? 4 : split.is_default() ? 1 : 3;
 }
@@ -312,6 +327,14 @@ template <class U>
 void decode_lanes(byte_reader& in, int version, method m, predictor p, token_config split, U* lanes,
                   const lane_layout& layout) {
     const std::uint64_t n = layout.count();
+    lane_range<U> range;
+    auto read_range = [&]() -> const lane_range<U>* {  // method 7's, at the start of its body
+        if (m != method::ans_left_range) return nullptr;
+        std::memcpy(&range.lo, in.take(sizeof(U), "lane range"), sizeof(U));
+        std::memcpy(&range.hi, in.take(sizeof(U), "lane range"), sizeof(U));
+        if (range.lo > range.hi) fail(errc::corrupt, "lane range is empty");
+        return &range;
+    };
     if (p == predictor::linear) {  // read_lanes_block has checked the version, width and method
         linear_params linear;
         linear.flags = in.u8("linear predictor");
@@ -322,8 +345,8 @@ void decode_lanes(byte_reader& in, int version, method m, predictor p, token_con
             linear.threshold = in.u8("linear predictor");
             linear.threshold |= std::uint16_t(in.u8("linear predictor") << 8);
         }
-        if (m == method::ans_left)
-            ans_left_decode<U>(in, lanes, layout, p, split, &linear);
+        if (m == method::ans_left || m == method::ans_left_range)
+            ans_left_decode<U>(in, lanes, layout, p, split, &linear, read_range());
         else
             ans_decode<U>(in, lanes, layout, p, split, m == method::ans_wide, &linear);
         return;
@@ -346,8 +369,8 @@ void decode_lanes(byte_reader& in, int version, method m, predictor p, token_con
         unresiduals<U>(p, lanes, layout);
     } else if (m == method::palette) {
         palette_decode<U>(in, lanes, layout);
-    } else if (m == method::ans_left) {
-        ans_left_decode<U>(in, lanes, layout, p, split);
+    } else if (m == method::ans_left || m == method::ans_left_range) {
+        ans_left_decode<U>(in, lanes, layout, p, split, nullptr, read_range());
     } else {
         ans_decode<U>(in, lanes, layout, p, split, m == method::ans_wide);
     }
@@ -375,11 +398,11 @@ std::pair<std::uint8_t*, int> read_lanes_block(byte_reader& in, const header& h,
     const int bits = in.u8("lanes block");
     const std::uint8_t m = in.u8("lanes block"), p = in.u8("lanes block"), split_byte = in.u8("lanes block");
     const bool tokens = m == std::uint8_t(method::ans) || m == std::uint8_t(method::ans_left) ||
-                        m == std::uint8_t(method::ans_wide);
+                        m == std::uint8_t(method::ans_wide) || m == std::uint8_t(method::ans_left_range);
     if (split_byte != 0 && (h.version < 3 || !tokens))
         fail(errc::corrupt, "lanes block names a token split its format version or method does not have");
-    if (m > 6 || (m >= std::uint8_t(method::palette) && h.version < 4) || (m == std::uint8_t(method::ans_wide) && h.version < 5) ||
-        (m == std::uint8_t(method::constant) && h.version < 6))
+    if (m > 7 || (m >= std::uint8_t(method::palette) && h.version < 4) || (m == std::uint8_t(method::ans_wide) && h.version < 5) ||
+        (m == std::uint8_t(method::constant) && h.version < 6) || (m == std::uint8_t(method::ans_left_range) && h.version < 9))
         fail(errc::corrupt, "unknown coding method " + std::to_string(m));
     if (p >= predictor_count || (p == std::uint8_t(predictor::linear) && h.version < 7))
         fail(errc::corrupt, "unknown predictor " + std::to_string(p));

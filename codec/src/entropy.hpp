@@ -75,9 +75,18 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
 // encoding both. above_bits is method 2's estimate of the same residuals (ans_estimate_bits).
 template <class U>
 double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double above_bits);
+// Method 7: method 4 on residuals folded into the block's range [lo, hi] (predict.hpp's
+// fold_residual). fold_residuals turns method 4's residuals of x into method 7's, in place; the
+// decoder takes the range.
+template <class U>
+struct lane_range {
+    U lo, hi;
+};
+template <class U>
+void fold_residuals(const U* x, U* z, std::uint64_t n, lane_range<U> range);
 template <class U>
 void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split,
-                     const linear_params* linear = nullptr);
+                     const linear_params* linear = nullptr, const lane_range<U>* range = nullptr);
 
 // Method 3: lanes of at most 16 distinct values as palette indices, each coded in the context of
 // the indices left of and above it. Returns false, writing nothing, when there are more values.

@@ -41,6 +41,27 @@ inline U unzigzag(U z) {
     return U(U(z >> 1) ^ U(U(0) - U(z & 1)));
 }
 
+// Method 7's residuals (FORMAT.md 7.1): the lane against its prediction clamped to the block's range
+// [lo, hi], folded so that the range's values are the residuals 0 .. hi - lo: zigzag while both
+// sides of the prediction have room, then counting on along the side that has. Where a prediction
+// sits at a bound (a mask's 0, a saturated 255), the side beyond it costs no symbols.
+template <class U>
+inline U fold_residual(U x, U p, U lo, U hi) {
+    const U c = std::min(std::max(p, lo), hi);
+    const U m = std::min(U(c - lo), U(hi - c));
+    const U distance = x >= c ? U(x - c) : U(c - x);
+    return distance <= m ? zigzag<U>(U(x - c)) : U(m + distance);
+}
+// The inverse, for any s: lanes outside the range come only from corrupt data, which the stream's
+// checksum catches. m + m <= hi - lo does not wrap (lo <= hi is checked on reading).
+template <class U>
+inline U unfold_residual(U s, U p, U lo, U hi) {
+    const U c = std::min(std::max(p, lo), hi);
+    const U below = U(c - lo), above = U(hi - c), m = std::min(below, above);
+    if (s <= U(m + m)) return U(c + unzigzag<U>(s));
+    return below < above ? U(c + U(s - m)) : U(c - U(s - m));
+}
+
 // a = left, b = up, c = up-left, d = up-right. Only used inside a plane, away from its first row
 // and column. Predictors that mix values compute in a wider type and clamp to the lane range, so
 // that signed data (lanes near 2^(B-1)) never wraps around.

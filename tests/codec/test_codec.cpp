@@ -714,8 +714,8 @@ void test_palette() {
                     byte2bit::decode(s.data(), s.size(), y.data(), n * sizeof(T), &t);
                     CHECK(y == x);
                     const auto m = methods_of(s);
-                    // Methods 3 (palette) or 4 (left contexts): level 1 keeps to the fast methods.
-                    const bool serial = std::count(m.begin(), m.end(), 3) + std::count(m.begin(), m.end(), 4) > 0;
+                    // Methods 3 (palette), 4 or 7 (left contexts): level 1 keeps to the fast methods.
+                    const bool serial = std::count_if(m.begin(), m.end(), [](int k) { return k == 3 || k == 4 || k == 7; }) > 0;
                     CHECK(level >= 2 || !serial);
                     // On images of classes they win (on one row, runs code as well with method 2).
                     if (level == 4 && distinct >= 2 && n >= 1000 && shape.size() >= 2) CHECK(serial);
@@ -870,6 +870,74 @@ void test_left_contexts() {
         byte_reader r(wr.bytes.data(), wr.bytes.size());
         CHECK(code_of([&] { ans_left_decode<std::uint8_t>(r, lanes.data(), l, predictor::left, token_config{}); }) ==
               errc::corrupt);
+    }
+}
+
+// Method 7 (format version 9): residuals folded into the block's range. fold_residual is a bijection
+// of [lo, hi] onto 0 .. hi - lo for every prediction, in range or not, and unfold_residual its
+// inverse; every symbol unfolds without fault. A probability mask (0 .. 100, mostly 0, cloud
+// blobs saturated at 100) takes method 7 at level 4; it is refused in a version 8 stream, with an
+// empty range, or damaged.
+void test_range_folding() {
+    using namespace byte2bit::detail;
+    const int bounds[][2] = {{0, 255}, {0, 100}, {7, 7}, {10, 11}, {3, 200}, {128, 255}, {0, 0}, {254, 255}};
+    for (const auto& b : bounds) {
+        const std::uint8_t lo = std::uint8_t(b[0]), hi = std::uint8_t(b[1]);
+        bool bijective = true, inverse = true;
+        for (int p = 0; p < 256; ++p) {
+            std::vector<bool> seen(256, false);
+            for (int x = lo; x <= hi; ++x) {
+                const std::uint8_t s = fold_residual<std::uint8_t>(std::uint8_t(x), std::uint8_t(p), lo, hi);
+                bijective &= s <= hi - lo && !seen[s];
+                seen[s] = true;
+                inverse &= unfold_residual<std::uint8_t>(s, std::uint8_t(p), lo, hi) == x;
+            }
+            for (int s = 0; s < 256; ++s) (void)unfold_residual<std::uint8_t>(std::uint8_t(s), std::uint8_t(p), lo, hi);
+        }
+        CHECK(bijective && inverse);
+    }
+    // At a bound the far side costs nothing: one above the prediction 0 is residual 1 (zigzag: 2).
+    CHECK(fold_residual<std::uint8_t>(1, 0, 0, 100) == 1 && fold_residual<std::uint8_t>(99, 100, 0, 100) == 1);
+    CHECK(fold_residual<std::uint16_t>(1003, 1000, 0, 60000) == zigzag<std::uint16_t>(3));  // inside: zigzag
+
+    const std::size_t h = 160, w = 192;
+    std::vector<std::uint8_t> x(h * w);
+    std::uint32_t seed = 12345;
+    auto next = [&] { return (seed = seed * 1664525u + 1013904223u) >> 8; };
+    for (std::size_t y = 0; y < h; ++y)
+        for (std::size_t c = 0; c < w; ++c) {
+            const double dy = double(y) - 70, dx = double(c) - 90;
+            const int blob = int(160 - std::sqrt(dy * dy + 2 * dx * dx)) + int(next() % 41) - 20;
+            const int noise = next() % 9 == 0 ? int(next() % 3) : 0;
+            x[y * w + c] = std::uint8_t(std::clamp(std::max(blob, noise), 0, 100));
+        }
+    byte2bit::encode_options o;
+    o.level = 4;
+    const auto s = byte2bit::encode(x.data(), x.size(), dtype::uint8, 0, {h, w}, o);
+    const std::size_t method_at = block_of(s) + 1;
+    CHECK(s[method_at] == 7);
+    CHECK(byte2bit::inspect(s.data(), s.size(), true).format_version == 9);
+    std::vector<std::uint8_t> y(x.size());
+    byte2bit::decode(s.data(), s.size(), y.data(), y.size());
+    CHECK(y == x);
+    auto code = [&](std::vector<std::uint8_t> bad) {
+        bad = resealed(bad);
+        return code_of([&] { byte2bit::decode(bad.data(), bad.size(), y.data(), y.size()); });
+    };
+    CHECK(code(as_version(s, 8)) == errc::corrupt && code(as_version(s, 9)) == errc(0));
+    const std::size_t range_at = method_at + 3 + (s[method_at + 1] == std::uint8_t(predictor::linear) ? 9 : 0);
+    CHECK(s[range_at] == 0 && s[range_at + 1] == 100);
+    auto empty = s;
+    std::swap(empty[range_at], empty[range_at + 1]);  // lo 100 > hi 0
+    CHECK(code(empty) == errc::corrupt);
+    auto unknown = s;
+    unknown[method_at] = 8;
+    CHECK(code(unknown) == errc::corrupt);
+    for (std::size_t at = range_at; at < s.size(); ++at) {  // any body byte: refused or decoded
+        auto bad = s;
+        bad[at] ^= 0x5A;
+        const errc e = code(bad);
+        CHECK(e == errc(0) || e == errc::corrupt || e == errc::truncated);
     }
 }
 
@@ -1401,6 +1469,7 @@ int main() {
     test_token_split_checks();
     test_palette();
     test_left_contexts();
+    test_range_folding();
     test_quantized();
     test_exact_values();
     test_decimal();

@@ -89,6 +89,13 @@ def cases():
             regimes[ty, tx] = (0.9 * a + 0.5 * b - 0.4 * c if rough else 0.3 * a + 0.3 * d + 0.4 * u) + shocks[ty, tx]
     yield "uint16_regimes_level4", (3000 + regimes).clip(0, 65535).astype(np.uint16), {}
     yield "uint8_regimes_level4", (128 + regimes / 4).clip(0, 255).astype(np.uint8), {}
+    # version 9: method 7, method 4 on residuals folded into the block's range, for masks that sit at
+    # their bounds (cloud probability: mostly 0, blobs saturated at 100)
+    my, mx = np.mgrid[0:120, 0:150]
+    blob = 150 - np.hypot(my - 60, 1.4 * (mx - 70)) + rng.integers(-20, 21, my.shape)
+    speckle = np.where(rng.random(my.shape) < 0.1, rng.integers(0, 3, my.shape), 0)
+    yield "uint8_probability_level4", np.maximum(blob, speckle).clip(0, 100).astype(np.uint8), {}
+    yield "uint16_probability_level4", np.maximum(blob, speckle).clip(0, 100).astype(np.uint16) * 300, {}
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)

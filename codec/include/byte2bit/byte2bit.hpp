@@ -30,7 +30,7 @@ namespace byte2bit {
 // The version of the stream format this library writes (every stream it writes has this version's
 // compact header). Readers accept every version up to this one and refuse newer ones with
 // errc::unsupported_version.
-constexpr int format_version = 8;
+constexpr int format_version = 9;
 
 // The library's own version, independent of format_version.
 const char* library_version() noexcept;
