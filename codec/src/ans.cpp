@@ -678,10 +678,11 @@ double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double a
 }
 
 template <class U>
-void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out) {
+void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out,
+                     const std::uint8_t* at_bound) {
     const std::uint64_t n = layout.count();
     std::vector<std::uint8_t> bucket(static_cast<std::size_t>(n)), symbols(static_cast<std::size_t>(n));
-    std::vector<symbol_counts> hist(left_buckets);
+    std::vector<symbol_counts> hist(at_bound ? 2 * left_buckets : left_buckets);
     for (auto& h : hist) h.fill(0);
     bit_writer extra;
     if constexpr (sizeof(U) <= 4) {
@@ -696,6 +697,7 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
         }
     }
     for_each_left_context(x, z, layout, [&](std::uint64_t i, int b) {
+        if (at_bound && at_bound[i]) b += left_buckets;
         bucket[std::size_t(i)] = std::uint8_t(b);
         hist[std::size_t(b)][symbols[std::size_t(i)]]++;
     });
@@ -704,9 +706,12 @@ void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_co
 }
 
 template <class U>
-void fold_residuals(const U* x, U* z, std::uint64_t n, lane_range<U> range) {
-    for (std::uint64_t i = 0; i < n; ++i)
-        z[i] = fold_residual<U>(x[i], U(x[i] - unzigzag<U>(z[i])), range.lo, range.hi);
+void fold_residuals(const U* x, U* z, std::uint64_t n, lane_range<U> range, std::uint8_t* at_bound) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const U prediction = U(x[i] - unzigzag<U>(z[i]));
+        z[i] = fold_residual<U>(x[i], prediction, range.lo, range.hi);
+        at_bound[i] = at_range_bound<U>(prediction, range.lo, range.hi);
+    }
 }
 
 template <class U>
@@ -717,7 +722,7 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     if (p == predictor::linear && linear == nullptr) fail(errc::invalid_argument, "the linear predictor's parameters are missing");
     const int tokens = split.tokens(int(sizeof(U) * 8));
     int contexts = 0, top_symbol = 0;
-    const std::vector<std::uint8_t> map = read_context_runs(in, left_buckets, &contexts);
+    const std::vector<std::uint8_t> map = read_context_runs(in, range ? 2 * left_buckets : left_buckets, &contexts);
     std::vector<std::uint32_t> table;
     byte_reader ans_in = read_tables_and_rans(in, contexts, tokens, table, &top_symbol);
     rans_decoder rans(table.data(), ans_in);
@@ -734,12 +739,13 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
             std::uint64_t z_left = 0;
             left_lanes(up != nullptr, W, [&](std::uint64_t i, auto interior) {
                 constexpr bool Interior = decltype(interior)::value;
-                const int b = left_bucket<U, Interior>(row, up, i, W, activity[i], z_left);
+                const U prediction = predict(row, up, uu, i, interior);
+                int b = left_bucket<U, Interior>(row, up, i, W, activity[i], z_left);
+                if (range && at_range_bound<U>(prediction, range->lo, range->hi)) b += left_buckets;
                 const unsigned s = rans.template next<Checked>(map[std::size_t(b)]);
                 const U zi = tokens_of.residual<U>(s, extra);
                 z[i] = zi;
                 z_left = clamped(zi);
-                const U prediction = predict(row, up, uu, i, interior);
                 row[i] = range ? unfold_residual<U>(zi, prediction, range->lo, range->hi) : U(prediction + unzigzag<U>(zi));
             });
         };
@@ -793,10 +799,10 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     template token_config ans_encode<U>(const U*, const lane_layout&, int, const token_config*, byte_writer&, rans_width, bool*); \
     template void ans_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, bool, const linear_params*); \
     template double ans_estimate_bits<U>(const U*, const lane_layout&); \
-    template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&); \
+    template void ans_left_encode<U>(const U*, const U*, const lane_layout&, token_config, byte_writer&, const std::uint8_t*); \
     template double ans_left_gain<U>(const U*, const U*, const lane_layout&, double); \
     template void ans_left_decode<U>(byte_reader&, U*, const lane_layout&, predictor, token_config, const linear_params*, const lane_range<U>*); \
-    template void fold_residuals<U>(const U*, U*, std::uint64_t, lane_range<U>);
+    template void fold_residuals<U>(const U*, U*, std::uint64_t, lane_range<U>, std::uint8_t*);
 B2B_INSTANTIATE(std::uint8_t)
 B2B_INSTANTIATE(std::uint16_t)
 B2B_INSTANTIATE(std::uint32_t)

@@ -258,11 +258,12 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         const auto [lo, hi] = std::minmax_element(x, x + n);
         const lane_range<U> range{*lo, *hi};
         std::vector<U> folded(static_cast<std::size_t>(n));
+        std::vector<std::uint8_t> at_bound(static_cast<std::size_t>(n));
         for (predictor p : {plain, predictor::linear}) {
             if (!(p == predictor::linear ? left_linear : left_plain)) continue;
             if (p != std::exchange(in_z, p)) make_residuals_of(p, x, layout);
             std::copy(z.begin(), z.end(), folded.begin());
-            fold_residuals<U>(x, folded.data(), n, range);
+            fold_residuals<U>(x, folded.data(), n, range, at_bound.data());
             const bool fold = magnitude_bits<U>(folded.data(), n) + 16 * sizeof(U) < magnitude_bits<U>(z.data(), n);
             for (const method left_method : {fold ? method::ans_left_range : method::ans_left}) {
                 byte_writer left;
@@ -270,7 +271,10 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
                     left.append(&range.lo, sizeof(U));
                     left.append(&range.hi, sizeof(U));
                 }
-                ans_left_encode<U>(x, left_method == method::ans_left ? z.data() : folded.data(), layout, split, left);
+                if (left_method == method::ans_left)
+                    ans_left_encode<U>(x, z.data(), layout, split, left);
+                else
+                    ans_left_encode<U>(x, folded.data(), layout, split, left, at_bound.data());
                 const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear.bytes() : 0);
                 const std::size_t bar = smallest ? smallest : coded - coded / 50;
                 if (size < bar) {

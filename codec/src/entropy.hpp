@@ -68,22 +68,25 @@ constexpr std::uint64_t segment_cols = 1 << 16;
 // its residual joins the activity, and whether the neighbours' values are equal picks one of three
 // families of buckets. Decoding is serial. Only for rows of at most max_left_context_cols lanes.
 constexpr std::uint64_t max_left_context_cols = 1 << 16;
+// With at_bound (method 7), each lane's bucket is doubled by its flag (fold_residuals gives them).
 template <class U>
-void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out);
+void ans_left_encode(const U* x, const U* z, const lane_layout& layout, token_config split, byte_writer& out,
+                     const std::uint8_t* at_bound = nullptr);
 // The estimated fraction of method 2's bits that method 4 saves (context-conditional token entropy
 // plus extra bits under each one's buckets, unclustered, version 1's split): a cheap test before
 // encoding both. above_bits is method 2's estimate of the same residuals (ans_estimate_bits).
 template <class U>
 double ans_left_gain(const U* x, const U* z, const lane_layout& layout, double above_bits);
 // Method 7: method 4 on residuals folded into the block's range [lo, hi] (predict.hpp's
-// fold_residual). fold_residuals turns method 4's residuals of x into method 7's, in place; the
+// fold_residual), its buckets doubled by whether the prediction is at a bound. fold_residuals
+// turns method 4's residuals of x into method 7's, in place, and flags the lanes at a bound; the
 // decoder takes the range.
 template <class U>
 struct lane_range {
     U lo, hi;
 };
 template <class U>
-void fold_residuals(const U* x, U* z, std::uint64_t n, lane_range<U> range);
+void fold_residuals(const U* x, U* z, std::uint64_t n, lane_range<U> range, std::uint8_t* at_bound);
 template <class U>
 void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor p, token_config split,
                      const linear_params* linear = nullptr, const lane_range<U>* range = nullptr);

@@ -52,6 +52,12 @@ inline U fold_residual(U x, U p, U lo, U hi) {
     const U distance = x >= c ? U(x - c) : U(c - x);
     return distance <= m ? zigzag<U>(U(x - c)) : U(m + distance);
 }
+// Method 7 doubles method 4's buckets by whether the clamped prediction sits at a bound, where
+// only one side is left: there the folded residuals count into the range, elsewhere they alternate.
+template <class U>
+inline bool at_range_bound(U p, U lo, U hi) {
+    return p <= lo || p >= hi;
+}
 // The inverse, for any s: lanes outside the range come only from corrupt data, which the stream's
 // checksum catches. m + m <= hi - lo does not wrap (lo <= hi is checked on reading).
 template <class U>
