@@ -733,20 +733,26 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
     std::vector<std::uint64_t> activity(static_cast<std::size_t>(W));
     // predict(row, up, uu, i, interior): lane i's prediction (up null on a plane's first row, uu the
     // row two above or up on its second).
+    const U lo = range ? range->lo : U(0), hi = range ? range->hi : U(0);
     auto rows = [&](auto&& predict) {
-        auto row_with = [&](auto checked, U* row, const U* up, const U* uu, U* z) {
-            constexpr bool Checked = decltype(checked)::value;
+        // InRange: method 7 (compiled apart, so that method 4's serial loop does not test for it).
+        auto row_with = [&](auto checked, auto in_range, U* row, const U* up, const U* uu, U* z) {
+            constexpr bool Checked = decltype(checked)::value, InRange = decltype(in_range)::value;
             std::uint64_t z_left = 0;
             left_lanes(up != nullptr, W, [&](std::uint64_t i, auto interior) {
                 constexpr bool Interior = decltype(interior)::value;
                 const U prediction = predict(row, up, uu, i, interior);
                 int b = left_bucket<U, Interior>(row, up, i, W, activity[i], z_left);
-                if (range && at_range_bound<U>(prediction, range->lo, range->hi)) b += left_buckets;
+                if constexpr (InRange)
+                    if (at_range_bound<U>(prediction, lo, hi)) b += left_buckets;
                 const unsigned s = rans.template next<Checked>(map[std::size_t(b)]);
                 const U zi = tokens_of.residual<U>(s, extra);
                 z[i] = zi;
                 z_left = clamped(zi);
-                row[i] = range ? unfold_residual<U>(zi, prediction, range->lo, range->hi) : U(prediction + unzigzag<U>(zi));
+                if constexpr (InRange)
+                    row[i] = unfold_residual<U>(zi, prediction, lo, hi);
+                else
+                    row[i] = U(prediction + unzigzag<U>(zi));
             });
         };
         for (std::uint64_t r = 0; r < layout.planes * layout.rows; ++r) {
@@ -758,10 +764,16 @@ void ans_left_decode(byte_reader& in, U* x, const lane_layout& layout, predictor
             U* row = x + r * W;
             const U* up = y > 0 ? row - W : nullptr;
             const U* uu = y > 1 ? row - 2 * W : up;
+            auto with = [&](auto checked) {
+                if (range)
+                    row_with(checked, std::true_type{}, row, up, uu, z);
+                else
+                    row_with(checked, std::false_type{}, row, up, uu, z);
+            };
             if (rans.has_room(W))
-                row_with(std::false_type{}, row, up, uu, z);
+                with(std::false_type{});
             else
-                row_with(std::true_type{}, row, up, uu, z);
+                with(std::true_type{});
         }
     };
     if (p == predictor::linear) {

@@ -142,6 +142,21 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
     predictor chosen = predictor::gradient, plain = chosen;  // plain: the best without parameters
     bool linear_ranked = false;  // the linear predictor was among the best ranked
     bool left_plain = true, left_linear = false;  // the predictors method 4 is encoded with
+    bool fold_plain = false, fold_linear = false;  // ... and whether as method 7
+    lane_range<U> range{};  // the lanes' range, method 7's bounds
+    std::vector<U> folded;
+    std::vector<std::uint8_t> at_bound;
+    // Method 7's residuals of data from z (method 4's) into `folded`, their flags into `at_bound`.
+    auto fold_z = [&](const U* data, std::uint64_t count) {
+        folded.assign(z.begin(), z.begin() + std::ptrdiff_t(count));
+        at_bound.resize(static_cast<std::size_t>(count));
+        fold_residuals<U>(data, folded.data(), count, range, at_bound.data());
+    };
+    // Whether they rank below method 4's by their cheap cost, with the range's bytes.
+    auto fold_pays = [&](const U* data, std::uint64_t count) {
+        fold_z(data, count);
+        return magnitude_bits<U>(folded.data(), count) + 16.0 * sizeof(U) < magnitude_bits<U>(z.data(), count);
+    };
     method m = level == 0 ? method::bitpack : method::ans;
     const int max_contexts = level == 1 ? 6 : level == 2 ? 10 : 16;
     const bool try_left = level == 4 && layout.cols <= max_left_context_cols;
@@ -228,8 +243,14 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         if (try_left && best >= 0) {
             residuals<U>(plain, sample.data, z.data(), sample.layout);
             left_gain = ans_left_gain<U>(sample.data, z.data(), sample.layout, best);
+            if (left_gain >= 0.02) {  // method 7 instead where folding pays on the sample
+                const auto [lo, hi] = std::minmax_element(x, x + n);
+                range = {*lo, *hi};
+                fold_plain = fold_pays(sample.data, sample.layout.count());
+            }
             if (left_gain >= 0.02 && linear_ranked) {
                 make_residuals_of(predictor::linear, sample.data, sample.layout);
+                fold_linear = fold_pays(sample.data, sample.layout.count());
                 const double plain_left = best * (1 - left_gain),
                              linear_left = linear_bits * (1 - ans_left_gain<U>(sample.data, z.data(), sample.layout, linear_bits));
                 left_plain = plain_left <= linear_left * 1.01;
@@ -255,34 +276,26 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
                                   (chosen == predictor::linear ? linear.bytes() : 0);
         std::size_t smallest = 0;  // method 4's or 7's, once one is kept
         predictor in_z = chosen;  // whose residuals z holds
-        const auto [lo, hi] = std::minmax_element(x, x + n);
-        const lane_range<U> range{*lo, *hi};
-        std::vector<U> folded(static_cast<std::size_t>(n));
-        std::vector<std::uint8_t> at_bound(static_cast<std::size_t>(n));
         for (predictor p : {plain, predictor::linear}) {
             if (!(p == predictor::linear ? left_linear : left_plain)) continue;
             if (p != std::exchange(in_z, p)) make_residuals_of(p, x, layout);
-            std::copy(z.begin(), z.end(), folded.begin());
-            fold_residuals<U>(x, folded.data(), n, range, at_bound.data());
-            const bool fold = magnitude_bits<U>(folded.data(), n) + 16 * sizeof(U) < magnitude_bits<U>(z.data(), n);
-            for (const method left_method : {fold ? method::ans_left_range : method::ans_left}) {
-                byte_writer left;
-                if (left_method == method::ans_left_range) {
-                    left.append(&range.lo, sizeof(U));
-                    left.append(&range.hi, sizeof(U));
-                }
-                if (left_method == method::ans_left)
-                    ans_left_encode<U>(x, z.data(), layout, split, left);
-                else
-                    ans_left_encode<U>(x, folded.data(), layout, split, left, at_bound.data());
-                const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear.bytes() : 0);
-                const std::size_t bar = smallest ? smallest : coded - coded / 50;
-                if (size < bar) {
-                    m = left_method;
-                    chosen = p;
-                    body = std::move(left);
-                    smallest = size;
-                }
+            byte_writer left;
+            const bool fold = p == predictor::linear ? fold_linear : fold_plain;
+            if (fold) {
+                fold_z(x, n);
+                left.append(&range.lo, sizeof(U));
+                left.append(&range.hi, sizeof(U));
+                ans_left_encode<U>(x, folded.data(), layout, split, left, at_bound.data());
+            } else {
+                ans_left_encode<U>(x, z.data(), layout, split, left);
+            }
+            const std::size_t size = left.bytes.size() + (p == predictor::linear ? linear.bytes() : 0);
+            const std::size_t bar = m != method::ans ? smallest : coded - coded / 50;
+            if (size < bar) {
+                m = fold ? method::ans_left_range : method::ans_left;
+                chosen = p;
+                body = std::move(left);
+                smallest = size;
             }
         }
     }
