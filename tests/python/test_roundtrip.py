@@ -136,8 +136,9 @@ def test_inspect_stream_reports_facts():
     info = byte2bit.inspect_stream(s)
     assert info["dtype"] == "uint16" and info["shape"] == (20, 30) and info["level"] == 2
     assert info["raw_size"] == a.nbytes and info["stored_size"] == len(s)
-    assert info["checksum_ok"] is True and byte2bit.FORMAT_VERSION == 8
-    assert info["format_version"] == 6  # a writer gives versions 7 and 8 only to streams with the linear predictor
+    assert info["checksum_ok"] is True and byte2bit.FORMAT_VERSION == 9
+    # a writer gives versions 7 and 8 only to streams with the linear predictor, 9 to method 7's
+    assert info["format_version"] == 6
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "complex64"])
