@@ -117,7 +117,7 @@ struct lane_sample {
 // Lanes block: lane bits, method, predictor, token split, the linear predictor's parameters if it is
 // the predictor, then the method's body. Returns the format version the block needs: 1, 3 for a
 // token split other than version 1's, 4 for methods 3 and 4, 5 for method 5, 6 for method 6
-// (constant), 7 for the linear predictor, 8 for its two sets of coefficients.
+// (constant), 7 for the linear predictor, 8 for its two sets of coefficients, 9 for method 7.
 template <class U>
 int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& out) {
     const std::uint64_t n = layout.count();
@@ -268,7 +268,8 @@ int encode_lanes(const U* x, const lane_layout& layout, int level, byte_writer& 
         split = ans_encode<U>(z.data(), layout, max_contexts, nullptr, body, rans_width::wide_if_worth, &wide);
     // Level 4 also tries contexts that see the left neighbour. Their decoding is serial, half as
     // fast or less, so they must save at least 2%: most reflectance tiles gain less and stay fast.
-    // Method 4 with two predictors keeps the smaller.
+    // Method 4 with two predictors keeps the smaller; each is method 7 where folding paid on the
+    // sample.
     if (try_left && m == method::ans && left_gain >= 0.02) {
         // Against method 2's size (whichever predictor it has): method 5's extra states must not
         // lower the bar.

@@ -52,12 +52,6 @@ inline U fold_residual(U x, U p, U lo, U hi) {
     const U distance = x >= c ? U(x - c) : U(c - x);
     return distance <= m ? zigzag<U>(U(x - c)) : U(m + distance);
 }
-// Method 7 doubles method 4's buckets by whether the clamped prediction sits at a bound, where
-// only one side is left: there the folded residuals count into the range, elsewhere they alternate.
-template <class U>
-inline bool at_range_bound(U p, U lo, U hi) {
-    return p <= lo || p >= hi;
-}
 // The inverse, for any s: lanes outside the range come only from corrupt data, which the stream's
 // checksum catches. m + m <= hi - lo does not wrap (lo <= hi is checked on reading).
 template <class U>
@@ -66,6 +60,12 @@ inline U unfold_residual(U s, U p, U lo, U hi) {
     const U below = U(c - lo), above = U(hi - c), m = std::min(below, above);
     if (s <= U(m + m)) return U(c + unzigzag<U>(s));
     return below < above ? U(c + U(s - m)) : U(c - U(s - m));
+}
+// Method 7 doubles method 4's buckets by whether the clamped prediction sits at a bound, where
+// only one side is left: there the folded residuals count into the range, elsewhere they alternate.
+template <class U>
+inline bool at_range_bound(U p, U lo, U hi) {
+    return p <= lo || p >= hi;
 }
 
 // a = left, b = up, c = up-left, d = up-right. Only used inside a plane, away from its first row
