@@ -178,9 +178,10 @@ void for_each_fit_row(const U* x, const lane_layout& l, F&& f) {
 }
 
 // The systems of fit_linear: every lane's in s[0], and those of the lanes whose texture exceeds
-// `threshold` in s[1] (the other lanes' is the difference). In integers, which are exact (at most 2^54 for the largest sample), a row's taps first laid out
-// tap by tap so that each sum is a loop the compiler vectorises (the products lane by lane in
-// doubles were 5% of level 4 encoding). The second system's sums take the taps masked to its lanes.
+// `threshold` in s[1] (the other lanes' is the difference). In integers, which are exact (at most
+// 2^54 for the largest sample), a row's taps first laid out tap by tap so that each sum is a loop
+// the compiler vectorises (the products lane by lane in doubles were 5% of level 4 encoding). The
+// second system's sums take the taps masked to its lanes.
 template <class U>
 void linear_sums(const U* x, const lane_layout& l, std::int32_t threshold, linear_system (&s)[2]) {
     const std::uint64_t W = l.cols, n = W - 3;

@@ -95,7 +95,6 @@ def cases():
     blob = 150 - np.hypot(my - 60, 1.4 * (mx - 70)) + rng.integers(-20, 21, my.shape)
     speckle = np.where(rng.random(my.shape) < 0.1, rng.integers(0, 3, my.shape), 0)
     yield "uint8_probability_level4", np.maximum(blob, speckle).clip(0, 100).astype(np.uint8), {}
-    yield "uint16_probability_level4", np.maximum(blob, speckle).clip(0, 100).astype(np.uint16) * 300, {}
 
 def main():
     HERE.mkdir(parents=True, exist_ok=True)
